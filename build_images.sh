@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Builds the MindPulse images in dependency order:
+#   Python base -> family images (base, pandas, ml, evidently) -> one image per pipeline step
+#   -> the orchestrator images (Airflow, PostgreSQL) when their Dockerfiles exist.
+# Run with --help for the options.
+set -euo pipefail
+export LC_ALL=C DOCKER_BUILDKIT=1
+
+usage() {
+  cat <<'EOF'
+Usage: build_images.sh [--only NAME] [--tag TAG] [--list] [--help]
+
+Builds every MindPulse image in dependency order and prints one line per image with its size:
+  1. the Python base: python:3.11-slim-bookworm, or, where no registry can be reached,
+     mindpulse/python:3.11-bookworm built locally with debootstrap (needs root; built once)
+  2. the family images mindpulse/family-{base,pandas,ml,evidently} from tasks/common/Dockerfile
+  3. one image per step, tasks/{retrain,reporting,demo}/<step>/Dockerfile -> mindpulse/<step-name>,
+     on top of the family named by its `ARG FAMILY=` line
+  4. when orchestrator/Dockerfile and orchestrator/postgres/Dockerfile exist: mindpulse/airflow,
+     and mindpulse/postgres (the official postgres:16-bookworm re-tagged, or built from that
+     Dockerfile where it cannot be pulled)
+Each image is tagged TAG and latest, and labelled with the version and the git revision.
+
+Options:
+  --only NAME  build one image and what it stands on: a step (train_new_model or train-new-model),
+               a family (ml or family-ml), airflow or postgres
+  --tag TAG    image tag (default: $MINDPULSE_IMAGE_TAG, else the VERSION file)
+  --list       print the names of the images that would be built, and build nothing
+  -h, --help   show this help
+
+A CA bundle for networks that intercept HTTPS is handed to pip as a build secret (never stored in
+an image): the first file of $PIP_CERT, $SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt.
+EOF
+}
+
+die() {
+  echo "build_images.sh: $*" >&2
+  exit 1
+}
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+families=(base pandas ml evidently)
+official_python=python:3.11-slim-bookworm
+local_python=mindpulse/python:3.11-bookworm
+official_postgres=postgres:16-bookworm
+
+tag=${MINDPULSE_IMAGE_TAG:-}
+only=""
+list_only=false
+while (($#)); do
+  case $1 in
+    --only) [[ $# -ge 2 ]] || die "--only needs a name"; only=$2; shift 2 ;;
+    --only=*) only=${1#*=}; shift ;;
+    --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; tag=$2; shift 2 ;;
+    --tag=*) tag=${1#*=}; shift ;;
+    --list) list_only=true; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+if [[ -z $tag ]]; then
+  [[ -f $repo/VERSION ]] || die "no --tag, no MINDPULSE_IMAGE_TAG and no VERSION file"
+  tag=$(tr -d '[:space:]' <"$repo/VERSION")
+fi
+[[ $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "'$tag' is not a valid image tag"
+
+# --- what there is to build ------------------------------------------------------------------
+
+# Parallel arrays, one entry per step: name (directory), image, family, directory.
+step_names=() step_images=() step_families=() step_dirs=()
+shopt -s nullglob
+for dockerfile in "$repo"/tasks/{retrain,reporting,demo}/*/Dockerfile; do
+  dir=$(dirname "$dockerfile")
+  name=$(basename "$dir")
+  family=$(sed -n 's/^ARG FAMILY=\([a-z]*\).*/\1/p' "$dockerfile" | head -n 1)
+  [[ " ${families[*]} " == *" $family "* ]] \
+    || die "${dockerfile#"$repo"/}: needs an 'ARG FAMILY=' line naming one of: ${families[*]}"
+  step_names+=("$name")
+  step_images+=("mindpulse/${name//_/-}")
+  step_families+=("$family")
+  step_dirs+=("$dir")
+done
+shopt -u nullglob
+
+airflow_dockerfile=$repo/orchestrator/Dockerfile
+postgres_dockerfile=$repo/orchestrator/postgres/Dockerfile
+
+# The plan: "family:NAME", "step:INDEX", "airflow", "postgres", in build order.
+plan=()
+if [[ -z $only ]]; then
+  for family in "${families[@]}"; do plan+=("family:$family"); done
+  for i in "${!step_names[@]}"; do plan+=("step:$i"); done
+  [[ -f $airflow_dockerfile ]] && plan+=(airflow)
+  [[ -f $postgres_dockerfile ]] && plan+=(postgres)
+else
+  wanted=${only#mindpulse/}
+  wanted=${wanted%%:*}
+  for i in "${!step_names[@]}"; do
+    if [[ $wanted == "${step_names[$i]}" || "mindpulse/$wanted" == "${step_images[$i]}" ]]; then
+      plan=("family:${step_families[$i]}" "step:$i")
+    fi
+  done
+  for family in "${families[@]}"; do
+    [[ $wanted == "$family" || $wanted == "family-$family" ]] && plan=("family:$family")
+  done
+  if [[ $wanted == airflow && -f $airflow_dockerfile ]]; then plan=(airflow); fi
+  if [[ $wanted == postgres && -f $postgres_dockerfile ]]; then plan=(postgres); fi
+  ((${#plan[@]})) || die "--only $only: no such step, family or orchestrator image (see --list)"
+fi
+
+image_of() {
+  case $1 in
+    family:*) echo "mindpulse/family-${1#family:}" ;;
+    step:*) echo "${step_images[${1#step:}]}" ;;
+    *) echo "mindpulse/$1" ;;
+  esac
+}
+
+if $list_only; then
+  for item in "${plan[@]}"; do echo "$(image_of "$item"):$tag"; done
+  exit 0
+fi
+
+# --- how to build ----------------------------------------------------------------------------
+
+command -v docker >/dev/null || die "the docker client is not installed"
+docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info fails)"
+# The images stand on each other through the local image store, which only the engine's own
+# builder reads: a docker-container builder selected with `docker buildx use` would not see them.
+BUILDX_BUILDER=$(docker context show 2>/dev/null || echo default)
+export BUILDX_BUILDER
+
+revision=$(git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null || echo unknown)
+source_url=$(git -C "$repo" remote get-url origin 2>/dev/null || true)
+source_url=${source_url/\/\/*@/\/\/} # a label is public: drop any user:token@ from the URL
+ca_bundle=""
+for candidate in "${PIP_CERT:-}" "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt; do
+  if [[ -n $candidate && -f $candidate ]]; then ca_bundle=$candidate; break; fi
+done
+
+work=$(mktemp -d)
+rootfs=""
+cleanup() {
+  # An interrupted debootstrap leaves /proc and /sys mounted inside the root file system: unmount
+  # them first, and never let rm cross into another file system.
+  if [[ -n $rootfs && -d $rootfs ]]; then
+    awk -v root="$rootfs/" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount -l
+    rm -rf --one-file-system "$rootfs"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { echo "${EPOCHREALTIME:-$SECONDS}"; }
+since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.1f s", end - start }'; }
+human() { awk -v b="$1" 'BEGIN { if (b >= 1e6) printf "%.1f MB", b / 1e6; else printf "%.1f kB", b / 1e3 }'; }
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# One line per image with its size. A step comes as IMAGE=FAMILY_IMAGE and its line also says what
+# it adds to its family. One inspect call for all of them: each call costs a round trip.
+report() {
+  local item refs=() sizes=() i=0 image parent extra
+  for item in "$@"; do refs+=("${item%%=*}" "${item#*=}"); done
+  mapfile -t sizes < <(docker image inspect --format '{{.Size}}' "${refs[@]}")
+  for item in "$@"; do
+    image=${item%%=*} parent=${item#*=} extra=""
+    if [[ $parent != "$image" ]]; then
+      parent=${parent#mindpulse/}
+      extra="+$(human $((sizes[i] - sizes[i + 1]))) on ${parent%:*}"
+    fi
+    printf '%-52s %10s  %s\n' "$image" "$(human "${sizes[i]}")" "$extra"
+    i=$((i + 2))
+  done
+}
+
+# Images are built in batches with `docker buildx bake`: one call builds a whole batch, so BuildKit
+# shares the stages the families have in common, and fifteen unchanged steps cost one round trip
+# instead of fifteen (about 1 s each).
+json() {
+  local s=${1//\\/\\\\}
+  printf '"%s"' "${s//\"/\\\"}"
+}
+batch=() batch_names=()
+add_target() { # image context dockerfile [NAME=VALUE build argument...]
+  local image=$1 context=$2 dockerfile=$3 arg args tags secret=""
+  shift 3
+  tags=$(json "$image:$tag")
+  [[ $tag == latest ]] || tags+=", $(json "$image:latest")"
+  args="$(json VERSION): $(json "$tag"), $(json REVISION): $(json "$revision"), $(json SOURCE): $(json "$source_url")"
+  for arg in "$@"; do args+=", $(json "${arg%%=*}"): $(json "${arg#*=}")"; done
+  [[ -z $ca_bundle ]] || secret=", \"secret\": [$(json "id=pip_ca,src=$ca_bundle")]"
+  batch_names+=("${image#mindpulse/}")
+  batch+=("$(json "${image#mindpulse/}"): {\"context\": $(json "$context"), \"dockerfile\": $(json "$dockerfile"), \"tags\": [$tags], \"args\": {$args}$secret}")
+}
+# Quiet unless the build fails: then the end of its log.
+build_batch() {
+  local file=$work/bake.json log=$work/bake.log
+  {
+    printf '{"target": {'
+    (IFS=,; printf '%s' "${batch[*]}")
+    printf '}}\n'
+  } >"$file"
+  if ! docker buildx bake --file "$file" --progress=plain "${batch_names[@]}" >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    die "build failed (the lines above are the end of its log)"
+  fi
+  batch=() batch_names=()
+}
+
+# One failed pull is enough to know that no registry answers during this run.
+registry_down=false
+pull() {
+  ! $registry_down || return 1
+  timeout 600 docker pull --quiet "$1" >"$work/pull.log" 2>&1 || { registry_down=true; return 1; }
+}
+
+build_local_python() {
+  ((EUID == 0)) || die "no registry answers, and building $local_python with debootstrap needs root"
+  if ! command -v debootstrap >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
+  fi
+  echo "no registry answers: building $local_python with debootstrap (a few minutes, once)"
+  rootfs=$work/rootfs
+  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$rootfs" \
+    >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+  # Left out like in Debian's slim images: downloaded packages, package lists (apt-get update
+  # fetches them again), manual pages and translations.
+  tar --numeric-owner -C "$rootfs" \
+    --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/lib/apt/lists/*_*' \
+    --exclude='./usr/share/man/*' --exclude='./usr/share/locale/*' -c . \
+    | docker import \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' \
+      - "$local_python" >/dev/null
+  rm -rf --one-file-system "$rootfs"
+  rootfs=""
+}
+
+# The official image wherever it is or can be pulled; the locally built one otherwise.
+python_base=""
+choose_python_base() {
+  if have_image "$official_python"; then
+    python_base=$official_python
+  elif have_image "$local_python"; then
+    python_base=$local_python
+  elif pull "$official_python"; then
+    python_base=$official_python
+  else
+    build_local_python
+    python_base=$local_python
+  fi
+  report "$python_base"
+}
+
+# --- build ---------------------------------------------------------------------------------
+
+started=$(now)
+choose_python_base
+
+built=()
+for item in "${plan[@]}"; do
+  [[ $item == family:* ]] || continue
+  add_target "$(image_of "$item")" "$repo/tasks" "$repo/tasks/common/Dockerfile" \
+    "PYTHON_BASE=$python_base" "FAMILY=${item#family:}"
+  built+=("$(image_of "$item"):$tag")
+done
+if ((${#built[@]})); then build_batch && report "${built[@]}"; fi
+
+built=()
+for item in "${plan[@]}"; do
+  [[ $item == step:* ]] || continue
+  i=${item#step:}
+  add_target "${step_images[i]}" "${step_dirs[i]}" "${step_dirs[i]}/Dockerfile" "TAG=$tag" "TITLE=${step_images[i]}"
+  built+=("${step_images[i]}:$tag=mindpulse/family-${step_families[i]}:$tag")
+done
+if ((${#built[@]})); then build_batch && report "${built[@]}"; fi
+
+for item in "${plan[@]}"; do
+  case $item in
+    airflow)
+      add_target mindpulse/airflow "$(dirname "$airflow_dockerfile")" "$airflow_dockerfile" \
+        "PYTHON_BASE=$python_base" "TITLE=mindpulse/airflow"
+      build_batch
+      ;;
+    postgres)
+      if have_image "$official_postgres" || pull "$official_postgres"; then
+        docker tag "$official_postgres" "mindpulse/postgres:$tag"
+        [[ $tag == latest ]] || docker tag "$official_postgres" mindpulse/postgres:latest
+      else
+        add_target mindpulse/postgres "$(dirname "$postgres_dockerfile")" "$postgres_dockerfile" \
+          "PYTHON_BASE=$python_base" "TITLE=mindpulse/postgres"
+        build_batch
+      fi
+      ;;
+    *) continue ;;
+  esac
+  report "$(image_of "$item"):$tag"
+done
+
+echo "built ${#plan[@]} image(s) tagged $tag (and latest) in $(since "$started")"

@@ -1,0 +1,115 @@
+"""
+### evidently_reporting_pipeline: Evidently reports on the live model and its production data
+
+Every task runs one step image (`mindpulse/<step>`) on the data, models and reports volumes.
+
+1. **check_data_availability** fails the run when there is no reference data (run the bootstrap first)
+   and counts the production rows, labelled and all.
+2. Three reports, side by side, each written as HTML and JSON to `/reports/`:
+   **generate_data_quality_report** (reference and production data),
+   **generate_data_drift_report** (production against reference, skipped without production rows) and
+   **generate_model_performance_report** (the live model on labelled production rows, skipped without
+   them). A skipped report is not a failure.
+3. **cleanup_old_reports** keeps the newest `max_reports` reports of each kind, and
+   **send_report_summary** writes `/reports/report_summary_<stamp>.json` and the overview page
+   `/reports/index.html` (and posts the summary to the webhook, if one is configured). Both run
+   whichever reports were skipped.
+
+Every file of one run carries the same stamp, taken from the run. Runs every six hours and whenever
+`ml_retrain_pipeline` promotes a model (asset `mindpulse_current_model`).
+
+**Trigger with parameters**: `max_reports`, `drift_threshold`. Their defaults come from the Airflow
+Variables `mindpulse_<param>`, else the environment (`MINDPULSE_MAX_REPORTS`, ...).
+`MINDPULSE_REPORTING_SCHEDULE` replaces the six-hourly cron schedule.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule
+from mindpulse_dag_support import (
+    CURRENT_MODEL,
+    DEFAULT_ARGS,
+    REPORT_STAMP_FORMAT,
+    START_DATE,
+    docker_step,
+    setting,
+)
+
+# run_after is set for every kind of run (scheduled, manual, asset-triggered) and stays the same for
+# every task and every retry of the run.
+REPORT_STAMP = f"{{{{ dag_run.run_after.strftime('{REPORT_STAMP_FORMAT}') }}}}"
+DRIFT_THRESHOLD = "{{ params.drift_threshold }}"
+
+with DAG(
+    dag_id="evidently_reporting_pipeline",
+    description="Data quality, drift and model performance reports with Evidently",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(os.environ.get("MINDPULSE_REPORTING_SCHEDULE", "0 */6 * * *"), timezone="UTC"),
+        assets=CURRENT_MODEL,
+    ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    default_args=DEFAULT_ARGS,
+    tags=["mindpulse", "reporting", "evidently"],
+    doc_md=__doc__,
+    params={
+        "max_reports": Param(
+            setting("max_reports", 10),
+            type="integer",
+            minimum=1,
+            title="Reports to keep",
+            description="How many reports of each kind cleanup_old_reports keeps.",
+        ),
+        "drift_threshold": Param(
+            setting("drift_threshold", 0.3),
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Drift threshold",
+            description="Share of drifted feature columns above which the data counts as drifted.",
+        ),
+    },
+) as dag:
+    check_data_availability = docker_step("check_data_availability", reads=["data", "models"])
+    reports = [
+        docker_step(
+            "generate_data_quality_report",
+            reads=["data"],
+            writes=["reports"],
+            environment={"REPORT_STAMP": REPORT_STAMP},
+        ),
+        docker_step(
+            "generate_data_drift_report",
+            reads=["data"],
+            writes=["reports"],
+            environment={"REPORT_STAMP": REPORT_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
+        ),
+        docker_step(
+            "generate_model_performance_report",
+            reads=["data", "models"],
+            writes=["reports"],
+            environment={"REPORT_STAMP": REPORT_STAMP},
+        ),
+    ]
+    # none_failed: a report skipped for lack of data must not stop the cleanup and the summary.
+    cleanup_old_reports = docker_step(
+        "cleanup_old_reports",
+        writes=["reports"],
+        environment={"MAX_REPORTS": "{{ params.max_reports }}"},
+        trigger_rule=TriggerRule.NONE_FAILED,
+    )
+    send_report_summary = docker_step(
+        "send_report_summary",
+        reads=["data", "models"],
+        writes=["reports"],
+        environment={"REPORT_STAMP": REPORT_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
+        uses_webhook=True,
+        trigger_rule=TriggerRule.NONE_FAILED,
+    )
+
+    check_data_availability >> reports >> cleanup_old_reports >> send_report_summary

@@ -1,0 +1,69 @@
+"""Atomic writes: a reader sees the old file or the new one, never half of either.
+
+Every file is written to a hidden temporary file in the same directory (so the rename never
+crosses a file system), flushed to disk, then renamed over its final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path next to `final`; on success it is renamed to `final`.
+
+    For writers that insist on a path (Evidently's save_html, joblib.dump, DataFrame.to_csv).
+    On error the temporary file is removed and `final` is left as it was.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # mkstemp creates 0600; keep the mode of the file being replaced so other users
+    # (the serving API appending to prod_data.csv, a person reading reports) keep access.
+    os.chmod(tmp, final.stat().st_mode & 0o777 if final.exists() else 0o644)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(final: Path, content: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(content)
+
+
+def write_text(final: Path, content: str) -> None:
+    write_bytes(final, content.encode("utf-8"))
+
+
+def write_json(final: Path, document: Any) -> None:
+    write_text(final, json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_with(final: Path, writer: Callable[[Path], object]) -> None:
+    """Let `writer(tmp_path)` produce the file, then publish it under `final`."""
+    with atomic_path(final) as tmp:
+        writer(tmp)
+
+
+def copy_tree(source: Path, destination: Path) -> None:
+    """Copy a directory so that `destination` appears complete or not at all."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        os.replace(staging, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,492 @@
+"""The page a person opens instead of logs: reports/index.html, fed by history.jsonl.
+
+history.jsonl holds one JSON object per reporting run:
+    {"stamp": "YYYYMMDD_HHMMSS", "created_at": iso, "drift_share": float|None, "drift_detected": bool|None,
+     "accuracy": float|None, "model_version": str|None, "reports": {kind: file name}}
+
+index.html is self-contained (inline CSS and SVG, no script, nothing fetched), so it opens from
+the volume, a file share or a copy sent by mail. Every text taken from a file is escaped.
+
+Standard library only: the steps that refresh the page carry no pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from mindpulse import atomic
+from mindpulse.housekeeping import REPORT_FILE, find_reports
+from mindpulse.notify import retrain_summary_text
+from mindpulse.paths import REPORT_KINDS, STAMP_FORMAT, STAMP_PATTERN, Layout
+from mindpulse.step import StepError, say
+
+DRIFT_THRESHOLD = 0.3
+RETRAIN_SUMMARY_FILE = re.compile(rf"retrain_summary_(?P<stamp>{STAMP_PATTERN.pattern})\.json")
+KIND_TITLES = {"data_quality": "Data quality", "data_drift": "Data drift", "model_performance": "Model performance"}
+PALETTE = ("#4f46e5", "#0d9488", "#d97706", "#db2777", "#2563eb", "#65a30d", "#9333ea", "#dc2626")
+UNKNOWN_COLOR = "#9ca3af"
+DANGER_COLOR = "#dc2626"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+def append_history(layout: Layout, entry: dict[str, Any]) -> None:
+    """Add `entry` as the last line of history.jsonl; readers see the file before or after, never a torn line.
+
+    An existing entry with the same stamp is replaced, so a retried reporting run is recorded once.
+    """
+    if not isinstance(entry.get("stamp"), str) or not STAMP_PATTERN.fullmatch(entry["stamp"]):
+        raise StepError(f"a history entry needs a YYYYMMDD_HHMMSS stamp, got {entry.get('stamp')!r}")
+    path = layout.history
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+    except OSError as error:
+        raise StepError(f"cannot read {path}: {error.strerror or error}") from error
+    kept = [line for line in lines if line.strip() and _stamp_of(line) != entry["stamp"]]
+    kept.append(json.dumps(entry, sort_keys=True, default=str))
+    atomic.write_text(path, "\n".join(kept) + "\n")
+
+
+def _stamp_of(line: str) -> Any:
+    try:
+        parsed = json.loads(line)
+    except json.JSONDecodeError:
+        return None  # a corrupt line is kept as it is: read_history reports it
+    return parsed.get("stamp") if isinstance(parsed, dict) else None
+
+
+def read_history(layout: Layout) -> list[dict[str, Any]]:
+    """Every entry of history.jsonl in file order; a line that is not a JSON object is skipped with a warning."""
+    path = layout.history
+    if not path.exists():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            entry = None
+        if isinstance(entry, dict):
+            entries.append(entry)
+        else:
+            say(f"WARNING: {path} line {number} is not a JSON object, skipped")
+    return entries
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD) -> Path:
+    """Write reports/index.html from history.jsonl and the report files present; return its path."""
+    history = []
+    for entry in read_history(layout):
+        if _moment(entry.get("stamp")):
+            history.append(entry)
+        else:
+            say(f"WARNING: {layout.history}: entry without a valid stamp skipped: {str(entry)[:80]}")
+    history.sort(key=lambda entry: entry["stamp"])
+    reports = find_reports(layout.reports_dir)
+    colors = _version_colors(history)
+    body = "\n".join(
+        [
+            _header(history, reports, drift_threshold),
+            _panel(
+                "Data drift",
+                f"Share of drifted feature columns per reporting run; red points are above the dashed drift "
+                f"threshold ({drift_threshold:.0%}).",
+                _chart(history, "drift_share", "data_drift", reports, None, drift_threshold),
+            ),
+            _panel(
+                "Production accuracy",
+                "Accuracy on labelled production rows, coloured by the model version live at the time.",
+                _chart(history, "accuracy", "model_performance", reports, colors, None) + _legend(colors),
+            ),
+            '<div class="columns">',
+            _panel("Model versions", "When each version went live, newest first.", _versions_table(history, colors)),
+            _panel("Latest retrain", "", _retrain(layout.reports_dir)),
+            "</div>",
+            _panel("Reports", "Newest first; older ones are removed by the cleanup step.", _report_lists(reports)),
+        ]
+    )
+    page = (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>MindPulse monitoring</title>\n<style>{CSS}</style>\n</head>\n"
+        f"<body>\n<main>\n{body}\n<footer>Generated {_when(datetime.now(UTC))}</footer>\n"
+        "</main>\n</body>\n</html>\n"
+    )
+    atomic.write_text(layout.index_page, page)
+    return layout.index_page
+
+
+def _header(history: list[dict[str, Any]], reports: dict[str, dict[str, dict[str, Path]]], threshold: float) -> str:
+    drift = _latest(history, "drift_share")
+    accuracy = _latest(history, "accuracy")
+    version = _latest(history, "model_version")
+    alert = drift is not None and _is_number(drift[1]) and drift[1] > threshold
+    cards = [
+        ("Live model", escape(str(version[1])) if version else "—", _since(version), ""),
+        ("Drift share", _pct(drift[1]) if drift else "—", _since(drift), "alert" if alert else ""),
+        ("Production accuracy", _pct(accuracy[1]) if accuracy else "—", _since(accuracy), ""),
+        ("Reporting runs", str(len(history)), f"{sum(map(len, reports.values()))} reports kept", ""),
+    ]
+    html = "".join(
+        f'<div class="card {extra}"><div class="label">{label}</div><div class="value">{value}</div>'
+        f'<div class="muted">{note}</div></div>'
+        for label, value, note, extra in cards
+    )
+    return (
+        '<header><h1>MindPulse monitoring</h1><p class="muted">Depression-risk model</p></header>\n'
+        f'<section class="cards">{html}</section>'
+    )
+
+
+def _panel(title: str, note: str, content: str) -> str:
+    note_html = f'<p class="muted">{escape(note)}</p>' if note else ""
+    return f'<section class="panel"><h2>{escape(title)}</h2>{note_html}{content}</section>'
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+WIDTH, HEIGHT = 760, 240
+LEFT, RIGHT, TOP, BOTTOM = 52, 20, 18, 34
+
+
+@dataclass(frozen=True)
+class _Point:
+    x: float
+    value: float
+    tip: str
+    color: str
+    href: str | None
+
+
+def _chart(
+    history: list[dict[str, Any]],
+    field: str,
+    kind: str,
+    reports: dict[str, dict[str, dict[str, Path]]],
+    colors: dict[str, str] | None,
+    threshold: float | None,
+) -> str:
+    """An inline SVG line chart of history[field]: one circle per entry with a number, linked to that run's
+    report of `kind` while it is kept, coloured by model version when `colors` is given."""
+    moments = [_moment(entry["stamp"]) or EPOCH for entry in history]
+    span = (min(moments), max(moments)) if moments else (EPOCH, EPOCH)
+    points = [
+        _Point(
+            _x(moment, span),
+            float(entry[field]),
+            f"{_when(moment)}: {_pct(entry[field])} (model {entry.get('model_version') or 'unknown'})",
+            _point_color(entry, float(entry[field]), colors, threshold),
+            _report_href(entry, kind, reports),
+        )
+        for entry, moment in zip(history, moments, strict=True)
+        if _is_number(entry.get(field))
+    ]
+    if not points:
+        return '<p class="empty">No data yet: the chart fills in as reporting runs complete.</p>'
+    low, high, step = _axis([point.value for point in points], [threshold] if threshold is not None else [])
+
+    def y(value: float) -> str:
+        return f"{TOP + (HEIGHT - TOP - BOTTOM) * (1 - (value * 100 - low) / (high - low)):.1f}"
+
+    parts = []
+    for tick in range(low, high + 1, step):
+        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick / 100)}" y2="{y(tick / 100)}"/>')
+        if threshold is None or abs(tick - threshold * 100) > step / 3:  # the threshold's own label wins
+            parts.append(
+                f'<text class="tick" x="{LEFT - 8}" y="{y(tick / 100)}" dy="4" text-anchor="end">{tick}%</text>'
+            )
+    if threshold is not None:
+        parts.append(
+            f'<rect class="danger" x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" '
+            f'height="{float(y(threshold)) - TOP:.1f}"/>'
+            f'<line class="threshold" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(threshold)}" y2="{y(threshold)}"/>'
+            f'<text class="tick danger-text" x="{LEFT - 8}" y="{y(threshold)}" dy="4" text-anchor="end">'
+            f"{threshold * 100:g}%</text>"
+        )
+    if colors is not None:
+        parts.extend(_version_marks(history, moments, span))
+    parts.extend(_time_labels(moments, span))
+    if len(points) > 1:
+        parts.append(f'<polyline class="line" points="{" ".join(f"{p.x:.1f},{y(p.value)}" for p in points)}"/>')
+    for point in points:
+        circle = (
+            f'<circle class="point" cx="{point.x:.1f}" cy="{y(point.value)}" r="4.5" fill="{point.color}">'
+            f"<title>{escape(point.tip)}</title></circle>"
+        )
+        parts.append(f'<a href="{point.href}">{circle}</a>' if point.href else circle)
+    label = f"{escape(field)} over time, {len(points)} points"
+    return f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{label}">{"".join(parts)}</svg>'
+
+
+def _point_color(entry: dict[str, Any], value: float, colors: dict[str, str] | None, threshold: float | None) -> str:
+    if colors is not None:
+        return colors.get(str(entry.get("model_version")), UNKNOWN_COLOR)
+    return DANGER_COLOR if threshold is not None and value > threshold else PALETTE[0]
+
+
+def _axis(values: list[float], extra: list[float]) -> tuple[int, int, int]:
+    """Axis bounds and tick step in whole percent, on round numbers, containing `values` and `extra`.
+
+    With `extra` (a threshold) the axis starts at zero, so the distance to the threshold reads true.
+    """
+    every = values + extra
+    low, high = (0.0 if extra else min(every) * 100), max(every) * 100
+    span = max(high - low, 10)
+    step = 5 if span <= 30 else 10 if span <= 60 else 20
+    low_tick, high_tick = math.floor(low / step) * step, math.ceil(high / step) * step
+    if high_tick - low_tick < 2 * step:  # a flat series still gets an axis with some room
+        low_tick = max(0, high_tick - 2 * step)
+        high_tick = low_tick + 2 * step
+    return low_tick, high_tick, step
+
+
+def _x(moment: datetime, span: tuple[datetime, datetime]) -> float:
+    first, last = span
+    if first == last:
+        return LEFT + (WIDTH - LEFT - RIGHT) / 2
+    return LEFT + (WIDTH - LEFT - RIGHT) * ((moment - first) / (last - first))
+
+
+def _time_labels(moments: list[datetime], span: tuple[datetime, datetime]) -> list[str]:
+    """The first, middle and last run on the time axis (one label when all runs share a moment)."""
+    distinct = sorted(set(moments))
+    if len(distinct) == 1:
+        chosen = [(distinct[0], "middle")]
+    else:
+        chosen = [(distinct[0], "start"), (distinct[-1], "end")]
+        if len(distinct) > 2:
+            chosen.insert(1, (distinct[len(distinct) // 2], "middle"))
+    return [
+        f'<text class="tick" x="{_x(moment, span):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}">'
+        f"{moment:%d %b %H:%M}</text>"
+        for moment, anchor in chosen
+    ]
+
+
+def _version_marks(
+    history: list[dict[str, Any]], moments: list[datetime], span: tuple[datetime, datetime]
+) -> list[str]:
+    """A dashed vertical line where the live model version changed, labelled unless labels would overlap."""
+    marks, last_label_x = [], -math.inf
+    for previous, entry, moment in zip(history, history[1:], moments[1:], strict=False):
+        if entry.get("model_version") == previous.get("model_version"):
+            continue
+        x = _x(moment, span)
+        marks.append(f'<line class="change" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>')
+        if x - last_label_x > 70:
+            version = escape(str(entry.get("model_version") or "unknown"))
+            marks.append(f'<text class="tick" x="{x + 4:.1f}" y="{TOP + 10}">{version}</text>')
+            last_label_x = x
+    return marks
+
+
+def _legend(colors: dict[str, str]) -> str:
+    items = "".join(
+        f'<span><i style="background:{color}"></i>{escape(version)}</span>' for version, color in colors.items()
+    )
+    return f'<div class="legend">{items}</div>' if items else ""
+
+
+def _version_colors(history: list[dict[str, Any]]) -> dict[str, str]:
+    versions = dict.fromkeys(str(entry["model_version"]) for entry in history if entry.get("model_version"))
+    return {version: PALETTE[index % len(PALETTE)] for index, version in enumerate(versions)}
+
+
+def _report_href(entry: dict[str, Any], kind: str, reports: dict[str, dict[str, dict[str, Path]]]) -> str | None:
+    """A link to the run's report when it is still kept; never a link built from an unchecked string."""
+    name = (entry.get("reports") or {}).get(kind) if isinstance(entry.get("reports"), dict) else None
+    match = REPORT_FILE.fullmatch(name) if isinstance(name, str) else None
+    if match and match["kind"] == kind and "html" in reports[kind].get(match["stamp"], {}):
+        return quote(name)
+    return None
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+def _versions_table(history: list[dict[str, Any]], colors: dict[str, str]) -> str:
+    periods: list[list[Any]] = []  # [version, first entry, last entry, runs]
+    for entry in history:
+        version = entry.get("model_version")
+        if periods and periods[-1][0] == version:
+            periods[-1][2:] = [entry, periods[-1][3] + 1]
+        else:
+            periods.append([version, entry, entry, 1])
+    if not periods:
+        return '<p class="empty">No reporting run yet.</p>'
+    rows = "".join(
+        f'<tr><td><i class="dot" style="background:{colors.get(str(version), UNKNOWN_COLOR)}"></i>'
+        f"{escape(str(version or 'unknown'))}</td><td>{_when(_moment(first['stamp']))}</td>"
+        f"<td>{_when(_moment(last['stamp']))}</td><td class=num>{runs}</td></tr>"
+        for version, first, last, runs in reversed(periods)
+    )
+    return f"<table><tr><th>Version</th><th>First seen</th><th>Last seen</th><th class=num>Runs</th></tr>{rows}</table>"
+
+
+def _retrain(reports_dir: Path) -> str:
+    names = sorted(
+        (path.name for path in reports_dir.glob("retrain_summary_*.json") if RETRAIN_SUMMARY_FILE.fullmatch(path.name)),
+        reverse=True,
+    )
+    if not names:
+        return '<p class="empty">No retrain yet.</p>'
+    try:
+        summary = json.loads((reports_dir / names[0]).read_text(encoding="utf-8"))
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        return f'<p class="empty">{escape(names[0])} is unreadable: {escape(str(error))}</p>'
+    headline, *lines = retrain_summary_text(summary).splitlines()
+    stamp = RETRAIN_SUMMARY_FILE.fullmatch(names[0])["stamp"]
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return (
+        f'<p class="strong">{escape(headline)}</p><ul class="plain">{items}</ul>'
+        f'<p class="muted">{_when(_moment(stamp))} · <a href="{quote(names[0])}">{escape(names[0])}</a></p>'
+    )
+
+
+def _report_lists(reports: dict[str, dict[str, dict[str, Path]]]) -> str:
+    sections = []
+    for kind in REPORT_KINDS:
+        rows = []
+        for stamp in sorted(reports[kind], reverse=True):
+            files = reports[kind][stamp]
+            if "html" not in files:
+                continue
+            figures = _figures(files["json"]) if "json" in files else "no JSON twin"
+            twin = f'<a class="muted" href="{quote(files["json"].name)}">json</a>' if "json" in files else ""
+            rows.append(
+                f'<tr><td><a href="{quote(files["html"].name)}">{_when(_moment(stamp))}</a></td>'
+                f"<td>{escape(figures)}</td><td class=num>{twin}</td></tr>"
+            )
+        table = f'<table class="reports">{"".join(rows)}</table>' if rows else '<p class="empty">None kept.</p>'
+        sections.append(f"<h3>{KIND_TITLES[kind]} <span class=muted>({len(rows)})</span></h3>{table}")
+    return "".join(sections)
+
+
+# Key figures of a JSON twin (see mindpulse.reports): the first key present of each group is shown.
+FIGURES = (
+    (("drift_share", "share"), "drift share {}", "{:.1%}"),
+    (("accuracy",), "accuracy {}", "{:.1%}"),
+    (("production_rows", "current_rows"), "{} production rows", "{:,.0f}"),
+    (("labelled_rows", "rows_evaluated"), "{} labelled", "{:,.0f}"),
+)
+
+
+def _figures(path: Path) -> str:
+    """The key figures of a report's JSON twin, as one line."""
+    try:
+        twin = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        twin = None
+    if not isinstance(twin, dict):
+        return "JSON twin unreadable"
+    found = []
+    for keys, label, number in FIGURES:
+        value = next((twin[key] for key in keys if _is_number(twin.get(key))), None)
+        if value is not None:
+            found.append(label.format(number.format(value)))
+    if twin.get("drift_detected"):
+        found.append("DRIFT")
+    return " · ".join(found) or "—"
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+
+def _moment(stamp: Any) -> datetime | None:
+    try:
+        return datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "?"
+
+
+def _is_number(value: Any) -> bool:
+    """A plottable number: not a bool, and not the NaN or Infinity that Python's json accepts."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.1%}" if _is_number(value) else "?"
+
+
+def _latest(history: list[dict[str, Any]], field: str) -> tuple[str, Any] | None:
+    """(stamp, value) of the newest entry where `field` is set."""
+    for entry in reversed(history):
+        if entry.get(field) is not None:
+            return entry["stamp"], entry[field]
+    return None
+
+
+def _since(latest: tuple[str, Any] | None) -> str:
+    return f"as of {_when(_moment(latest[0]))}" if latest else "no data yet"
+
+
+CSS = """
+:root { --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; --bg: #f5f6fa; --accent: #4f46e5; --danger: #dc2626; }
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--ink);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1100px; margin: 0 auto; padding: 28px 20px 40px; }
+header h1 { margin: 0; font-size: 26px; letter-spacing: -0.02em; }
+header p { margin: 2px 0 18px; }
+h2 { margin: 0 0 2px; font-size: 18px; }
+h3 { margin: 18px 0 6px; font-size: 15px; }
+a { color: var(--accent); text-decoration: none; }
+a:hover { text-decoration: underline; }
+.muted { color: var(--muted); font-size: 13px; font-weight: normal; }
+.strong { font-weight: 600; margin: 4px 0; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 14px; margin-bottom: 16px; }
+.card, .panel { background: #fff; border: 1px solid var(--line); border-radius: 12px;
+  box-shadow: 0 1px 2px rgba(0, 0, 0, 0.04); }
+.card { padding: 14px 16px; border-top: 4px solid var(--accent); }
+.card.alert { border-top-color: var(--danger); }
+.card.alert .value { color: var(--danger); }
+.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.06em; }
+.card .value { font-size: 26px; font-weight: 650; margin: 2px 0; overflow-wrap: anywhere; }
+.panel { padding: 18px 20px; margin-bottom: 16px; overflow-x: auto; }
+.panel > .muted { margin: 0 0 10px; }
+.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 16px; }
+.columns .panel { margin-bottom: 16px; }
+.chart { width: 100%; height: auto; display: block; }
+.chart .grid { stroke: var(--line); }
+.chart .tick { fill: var(--muted); font-size: 11px; }
+.chart .line { fill: none; stroke: #94a3b8; stroke-width: 2; stroke-linejoin: round; }
+.chart .point { stroke: #fff; stroke-width: 1.5; }
+.chart a .point:hover { stroke: var(--ink); }
+.chart .threshold { stroke: var(--danger); stroke-width: 1.5; stroke-dasharray: 6 4; }
+.chart .danger { fill: var(--danger); opacity: 0.05; }
+.chart .danger-text { fill: var(--danger); font-weight: 600; }
+.chart .change { stroke: var(--muted); stroke-dasharray: 3 3; }
+.legend { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 8px; font-size: 13px; }
+.legend i, .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
+table { width: 100%; border-collapse: collapse; font-size: 14px; }
+th { text-align: left; color: var(--muted); font-weight: 600; font-size: 12px; text-transform: uppercase; }
+th, td { padding: 7px 8px; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
+th { white-space: nowrap; }
+tr:last-child td { border-bottom: none; }
+.num { text-align: right; }
+.reports td:first-child { width: 32%; }
+.plain { margin: 6px 0; padding-left: 18px; }
+.empty { color: var(--muted); font-style: italic; margin: 8px 0; }
+footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 8px; }
+"""

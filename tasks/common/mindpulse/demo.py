@@ -1,0 +1,62 @@
+"""The two demo tools: seed a fresh data volume, and play the serving API's part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mindpulse import atomic, demo_data, production, registry, schema, training
+from mindpulse.paths import Layout
+from mindpulse.step import say
+
+
+def bootstrap(layout: Layout, rows: int, seed: int, metric: str) -> dict[str, Any]:
+    """Create reference data and the first model where they are missing; leave existing ones alone."""
+    result: dict[str, Any] = {}
+    if layout.reference_data.exists():
+        result["reference_data"] = "kept"
+    elif layout.kaggle_data.exists():
+        raw = schema.read_csv_bytes(layout.kaggle_data)
+        schema.parse_reference(raw, str(layout.kaggle_data))
+        atomic.write_bytes(layout.reference_data, raw)
+        result["reference_data"] = f"copied from {layout.kaggle_data.name}"
+    else:
+        frame = demo_data.generate_reference(rows, seed)
+        atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
+        result["reference_data"] = f"generated {rows} synthetic rows (seed {seed})"
+    say(f"{layout.reference_data}: {result['reference_data']}")
+    # Read-only mounts cannot create the lock file, so it must exist before any reader runs.
+    layout.production_lock.touch(exist_ok=True)
+    if registry.current_version(layout) is None:
+        outcome = training.train_and_promote(
+            layout, layout.reference_data, metric, seed, test_size=0.2, provenance={"trained_by": "bootstrap"}
+        )
+        result["model"] = f"trained {outcome['algorithm']} as {outcome['version']}"
+    else:
+        result["model"] = f"kept {registry.current_version(layout)}"
+    say(f"model: {result['model']}")
+    return result
+
+
+def simulate_traffic(
+    layout: Layout,
+    rows: int,
+    seed: int | None,
+    covariate_shift: float,
+    concept_shift: float,
+    unlabelled_share: float,
+) -> dict[str, Any]:
+    """Append `rows` predictions of the live model, with outcomes, through the append protocol."""
+    model = training.load_current_model(layout)
+    frame = demo_data.generate_production(rows, model.predict, seed, covariate_shift, concept_shift, unlabelled_share)
+    lines = frame.to_csv(index=False, header=False).encode()
+    production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
+    labelled = int(frame[schema.ACTUAL].notna().sum())
+    say(f"appended {rows} rows ({labelled} labelled) to {layout.production_data}")
+    return {
+        "appended_rows": rows,
+        "labelled_rows": labelled,
+        "covariate_shift": covariate_shift,
+        "concept_shift": concept_shift,
+        "model_version": registry.current_version(layout),
+        "bayes_accuracy": round(demo_data.bayes_accuracy(frame[list(schema.FEATURES)], concept_shift), 4),
+    }

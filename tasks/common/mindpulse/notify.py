@@ -1,0 +1,108 @@
+"""Summaries of a run: a JSON file in /reports, a few lines in the log, and an optional webhook.
+
+The webhook body is Slack-compatible: `text` is what Slack (and Mattermost, Rocket.Chat) shows;
+the full summary travels under `summary` for receivers that want the figures. Posting never
+raises: a run that did its work must not fail because a chat service is down.
+
+Standard library only: the notification steps' images carry no pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+from mindpulse import atomic
+from mindpulse.paths import Layout
+from mindpulse.step import StepError, say
+
+
+def post_webhook(url: str | None, summary_text: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """POST {"text": summary_text, "summary": payload} as JSON to `url`; report what happened.
+
+    Error messages never contain the URL: a webhook URL is a secret (the token is in its path).
+    """
+    if not url:
+        return {"webhook": "not configured"}
+    if urlsplit(url).scheme not in {"http", "https"}:
+        return {"webhook": "failed", "error": "the webhook URL must start with http:// or https://"}
+    try:
+        body = json.dumps({"text": summary_text, "summary": payload}, default=str).encode("utf-8")
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return {"webhook": "sent", "status": response.status}
+    except Exception as error:  # the contract is "never raises", whatever urllib throws
+        return {"webhook": "failed", "error": _describe(error, timeout)}
+
+
+def _describe(error: BaseException, timeout: float) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
+        error = error.reason  # urlopen wraps connection errors; the cause is the useful part
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    return f"{type(error).__name__}: {error}"
+
+
+def publish_summary(
+    layout: Layout, name: str, stamp: str, summary: dict[str, Any], text: str, webhook_url: str | None
+) -> dict[str, Any]:
+    """Write reports/<name>_<stamp>.json, print `text`, post the webhook; return what happened."""
+    path = layout.summary_file(name, stamp)
+    try:
+        atomic.write_json(path, summary)
+    except OSError as error:
+        raise StepError(f"cannot write {path}: {error.strerror or error}") from error
+    say(text)
+    outcome = post_webhook(webhook_url, text, summary)
+    if outcome["webhook"] == "failed":
+        say(f"WARNING: webhook not delivered: {outcome['error']}")
+    return {"summary_file": str(path), **outcome}
+
+
+def retrain_summary_text(summary: dict[str, Any]) -> str:
+    """A few lines a person reads in a chat message: what was decided, why, on which data, with what result."""
+    winner, previous = _mapping(summary.get("winner")), _mapping(summary.get("previous"))
+    metric = summary.get("selection_metric") or "accuracy"
+    version = winner.get("version") or "unknown version"
+    reasons = "; ".join(str(reason) for reason in summary.get("reasons") or []) or "no reason recorded"
+    drift = summary.get("drift_share")
+    lines = [
+        f"MindPulse retrain finished: model {version} ({winner.get('algorithm') or 'unknown algorithm'})",
+        f"Decision: retrain because {reasons}",
+        f"Rows: {_count(summary.get('production_rows'))} production, {_count(summary.get('labelled_rows'))} "
+        f"labelled, {_count(summary.get('archived_rows'))} archived",
+        f"Drift share: {_percent(drift) if drift is not None else 'not measured'}",
+    ]
+    new_value = _mapping(winner.get("metrics")).get(metric)
+    if previous:
+        old_value = _mapping(previous.get("metrics")).get(metric)
+        change = f"{metric}: {_score(old_value)} ({previous.get('version') or '?'}) -> {_score(new_value)} ({version})"
+        if isinstance(old_value, int | float) and isinstance(new_value, int | float):
+            change += f", {new_value - old_value:+.4f}"
+        lines.append(change)
+    else:
+        lines.append(f"{metric}: {_score(new_value)} ({version}); no previous model")
+    return "\n".join(lines)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?" if value is None else str(value)
+
+
+def _score(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "?" if value is None else str(value)
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) else str(value)

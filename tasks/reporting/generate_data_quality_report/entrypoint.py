@@ -1,0 +1,19 @@
+"""generate_data_quality_report: Evidently data summary of reference and production data.
+
+Inputs:   /data/reference_data.csv, /data/prod_data.csv (read-only; production may be empty)
+Outputs:  /reports/data_quality_report_<REPORT_STAMP>.html and its .json twin
+Exit:     0 written, 1 bad input
+"""
+
+from mindpulse import step
+from mindpulse.paths import Layout, utc_stamp
+from mindpulse.reporting import data_quality_report
+
+cli = step.parser("generate_data_quality_report", __doc__)
+cli.add_argument(
+    "--stamp",
+    default=step.env("REPORT_STAMP", utc_stamp()),
+    help="YYYYMMDD_HHMMSS shared by the reports of one run [REPORT_STAMP]",
+)
+args = cli.parse_args()
+step.run("generate_data_quality_report", lambda: data_quality_report(Layout.from_env(), args.stamp))

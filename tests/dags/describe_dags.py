@@ -1,0 +1,115 @@
+"""Describe the DAGs of a folder as JSON; tests/dags/test_dag_integrity.py asserts on the result.
+
+Runs with the Airflow venv's python (the test venv has no Airflow, the Airflow venv no pytest):
+    .venv-airflow/bin/python tests/dags/describe_dags.py orchestrator/dags OUTPUT.json
+
+Besides the static attributes of every task it renders each task's templated fields with a stub
+context, so template mistakes show up without a database or Docker:
+- params: the DAG's Param defaults; dag_run.run_after: RUN_AFTER;
+- ti.xcom_pull(task_ids=X): STUB_XCOMS[X] when present, else the JSON line {"step": X, "status": "success"}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from airflow.dag_processing.dagbag import BundleDagBag
+
+ML_MODULES = ("pandas", "numpy", "sklearn", "xgboost", "evidently")
+RUN_AFTER = datetime(2026, 2, 9, 6, 0, 0, tzinfo=UTC)
+# A skipped task (no XCom) and a step whose last line is not a JSON object.
+STUB_XCOMS: dict[str, str | None] = {"detect_drift": None, "merge_production_data": "done"}
+
+
+class StubTaskInstance:
+    id = "stub-ti-id"
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+
+    def xcom_pull(self, task_ids: str) -> str | None:
+        if task_ids in STUB_XCOMS:
+            return STUB_XCOMS[task_ids]
+        return json.dumps({"step": task_ids, "status": "success"})
+
+
+def describe_schedule(timetable: Any) -> dict[str, Any]:
+    # AssetOrTimeSchedule wraps a time-based timetable and adds an asset condition.
+    clock = getattr(timetable, "timetable", timetable)
+    condition = getattr(timetable, "asset_condition", None)
+    return {
+        "type": type(timetable).__name__,
+        "cron": getattr(clock, "expression", None),
+        "timezone": str(getattr(clock, "timezone", "")),
+        "asset": getattr(condition, "name", None),
+    }
+
+
+def describe_task(dag: Any, task: Any) -> dict[str, Any]:
+    described = {
+        "operator": type(task).__name__,
+        "upstream": sorted(task.upstream_task_ids),
+        "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
+        "retries": task.retries,
+        "retry_delay_s": task.retry_delay.total_seconds(),
+        "execution_timeout_s": task.execution_timeout.total_seconds() if task.execution_timeout else None,
+        "outlets": [getattr(outlet, "name", repr(outlet)) for outlet in task.outlets],
+        "do_xcom_push": task.do_xcom_push,
+    }
+    if type(task).__name__ != "DockerOperator":
+        return described
+    described |= {
+        "image": task.image,
+        "mounts": {
+            mount["Target"]: {"source": mount["Source"], "type": mount["Type"], "read_only": mount["ReadOnly"]}
+            for mount in task.mounts
+        },
+        "network_mode": task.network_mode,
+        "mount_tmp_dir": task.mount_tmp_dir,
+        "auto_remove": task.auto_remove,
+        "skip_on_exit_code": sorted(task.skip_on_exit_code),
+        "mem_limit": task.mem_limit,
+        "user": task.user,
+        "docker_url": task.docker_url,
+        "private_environment": dict(task._private_environment),
+        "environment": dict(task.environment),
+    }
+    context = {
+        "params": dag.params.dump(),
+        "dag_run": SimpleNamespace(run_after=RUN_AFTER),
+        "ti": StubTaskInstance(task),
+    }
+    task.render_template_fields(context, jinja_env=dag.get_template_env())
+    described["rendered"] = {"environment": dict(task.environment), "container_name": task.container_name}
+    return described
+
+
+def main(dags_folder: Path, output: Path) -> None:
+    bag = BundleDagBag(dag_folder=dags_folder, bundle_path=dags_folder, bundle_name="dags-folder")
+    description = {
+        "import_errors": {Path(path).name: error for path, error in bag.import_errors.items()},
+        "ml_modules_loaded": [name for name in ML_MODULES if name in sys.modules],
+        "dags": {
+            dag.dag_id: {
+                "file": Path(dag.fileloc).name,
+                "schedule": describe_schedule(dag.timetable),
+                "catchup": dag.catchup,
+                "max_active_runs": dag.max_active_runs,
+                "tags": sorted(dag.tags),
+                "doc_md": dag.doc_md or "",
+                "params": {name: dag.params.get_param(name).dump() for name in dag.params},
+                "tasks": {task.task_id: describe_task(dag, task) for task in dag.tasks},
+            }
+            for dag in bag.dags.values()
+        },
+    }
+    output.write_text(json.dumps(description, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]).resolve(), Path(sys.argv[2]))

@@ -1,0 +1,44 @@
+"""Every test here uses throwaway named volumes, never the user's shared_volumes/. The images
+must have been built by ./build_images.sh (`.ci/run` does that first)."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.images.docker_steps import STEP_DIRS, Volumes, image
+
+
+@pytest.fixture(scope="session", autouse=True)
+def images_built() -> None:
+    missing = [
+        image(path.name)
+        for path in STEP_DIRS
+        if subprocess.run(["docker", "image", "inspect", image(path.name)], capture_output=True).returncode
+    ]
+    if missing:
+        pytest.fail(f"images not built (run ./build_images.sh): {', '.join(missing)}")
+
+
+def _volumes() -> Iterator[Volumes]:
+    prefix = f"mindpulse-test-{uuid.uuid4().hex[:8]}"
+    names = Volumes(f"{prefix}-data", f"{prefix}-models", f"{prefix}-reports")
+    for name in (names.data, names.models, names.reports):
+        subprocess.run(["docker", "volume", "create", name], capture_output=True, check=True)
+    try:
+        yield names
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", names.data, names.models, names.reports], capture_output=True)
+
+
+@pytest.fixture
+def volumes() -> Iterator[Volumes]:
+    yield from _volumes()
+
+
+@pytest.fixture(scope="module")
+def module_volumes() -> Iterator[Volumes]:
+    yield from _volumes()

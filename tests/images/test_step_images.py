@@ -1,0 +1,133 @@
+"""Both pipelines replayed by hand with `docker run` only, on throwaway volumes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.images.docker_steps import READ_ONLY as RO
+from tests.images.docker_steps import STEP_DIRS, Volumes, image
+from tests.images.docker_steps import WRITABLE as RW
+
+SKIPPED = 99
+RETRAIN_RUN = (
+    "bootstrap",
+    "simulate_traffic",
+    "check_production_data",
+    "backup_current_model",
+    "merge_production_data",
+    "train_new_model",
+    "archive_production_data",
+    "notify_retrain_success",
+)
+FAST_BOOTSTRAP = {"REFERENCE_ROWS": "20000", "SEED": "5"}
+
+
+@pytest.mark.parametrize("step", [path.name for path in STEP_DIRS])
+def test_every_image_explains_itself(step: str) -> None:
+    help_command = ["docker", "run", "--rm", "--network", "none", image(step), "--help"]
+    done = subprocess.run(help_command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"usage: {step}" in done.stdout
+    assert "Exit codes: 0 done, 99 nothing to do" in done.stdout
+
+
+def test_every_image_runs_as_a_non_root_user() -> None:
+    for path in STEP_DIRS:
+        inspect = ["docker", "image", "inspect", "--format", "{{.Config.User}}", image(path.name)]
+        user = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
+        assert user not in ("", "root", "0"), f"{image(path.name)} runs as root"
+
+
+@pytest.fixture(scope="module")
+def replay(module_volumes: Volumes) -> dict[str, object]:
+    """Bootstrap, 1500 production rows, then the seven retrain steps in DAG order."""
+    v = module_volumes
+    runs = {"bootstrap": v.run("bootstrap", FAST_BOOTSTRAP, data=RW, models=RW)}
+    runs["simulate_traffic"] = v.run("simulate_traffic", {"ROWS": "1500", "SEED": "11"}, data=RW, models=RO)
+    runs["prod_before"] = v.read("data", "prod_data.csv")
+    runs["check_production_data"] = v.run("check_production_data", data=RO)
+    runs["detect_drift"] = v.run("detect_drift", data=RO)
+    runs["backup_current_model"] = v.run("backup_current_model", models=RW)
+    runs["merge_production_data"] = v.run("merge_production_data", data=RW)
+    runs["train_new_model"] = v.run("train_new_model", data=RW, models=RW)
+    runs["archive_production_data"] = v.run("archive_production_data", data=RW)
+    decided = ("check_production_data", "detect_drift", "merge_production_data", "archive_production_data")
+    results = {name: runs[name].result if runs[name].code == 0 else None for name in decided}
+    runs["notify_retrain_success"] = v.run(
+        "notify_retrain_success", {"STEP_RESULTS": json.dumps(results)}, data=RO, models=RO, reports=RW
+    )
+    return runs
+
+
+def test_replay_retrains_promotes_backs_up_and_archives(replay: dict, module_volumes: Volumes) -> None:
+    v = module_volumes
+    for step in RETRAIN_RUN:
+        assert replay[step].code == 0, f"{step}: {replay[step].stderr}"
+    assert replay["check_production_data"].result["retrain"] is True
+    assert replay["detect_drift"].code == SKIPPED, "undrifted traffic must not count as drift"
+    assert replay["backup_current_model"].result["version"] == "v0001"
+    assert replay["train_new_model"].result["version"] == "v0002"
+
+    assert v.shell("models", "readlink /models/current").strip() == "versions/v0002"
+    assert "metadata.json" in v.shell("models", "ls /models/backups/model_*")
+    archived = v.shell("data", "cat /data/archive/prod_data_archived_*.csv").encode("latin-1")
+    assert archived == replay["prod_before"]
+    assert v.read("data", "prod_data.csv") == replay["prod_before"].split(b"\n", 1)[0] + b"\n"
+    summary = json.loads(v.shell("reports", "cat /reports/retrain_summary_*.json"))
+    assert summary["winner"]["version"] == "v0002"
+    assert summary["reasons"] == ["1500 labelled rows >= threshold 1000"]
+    assert summary["archived_rows"] == 1500
+    assert "v0002" in replay["notify_retrain_success"].stdout
+
+
+def test_replay_reporting_writes_three_reports_and_the_index(replay: dict, module_volumes: Volumes) -> None:
+    v = module_volumes
+    assert v.run("simulate_traffic", {"ROWS": "400", "SEED": "12"}, data=RW, models=RO).code == 0
+    stamp = {"REPORT_STAMP": "20261127_060000"}
+    availability = v.run("check_data_availability", data=RO, models=RO)
+    assert availability.code == 0 and availability.result["production_rows"] == 400
+    for step in ("generate_data_quality_report", "generate_data_drift_report", "generate_model_performance_report"):
+        run = v.run(step, stamp, data=RO, models=RO, reports=RW)
+        assert run.code == 0, f"{step}: {run.stderr}"
+    assert v.run("cleanup_old_reports", reports=RW).code == 0
+    summary = v.run("send_report_summary", stamp, data=RO, models=RO, reports=RW)
+    assert summary.code == 0, summary.stderr
+    assert summary.result["model_version"] == "v0002"
+
+    files = set(v.shell("reports", "ls /reports").split())
+    for kind in ("data_quality", "data_drift", "model_performance"):
+        assert {f"{kind}_report_20261127_060000.html", f"{kind}_report_20261127_060000.json"} <= files
+    assert {"index.html", "history.jsonl", "report_summary_20261127_060000.json"} <= files
+    index = v.read("reports", "index.html").decode()
+    assert "data_drift_report_20261127_060000.html" in index
+
+
+def test_skip_path_changes_nothing(volumes: Volumes) -> None:
+    assert volumes.run("bootstrap", FAST_BOOTSTRAP, data=RW, models=RW).code == 0
+    assert volumes.run("simulate_traffic", {"ROWS": "200", "SEED": "13"}, data=RW, models=RO).code == 0
+    before = volumes.shell("data", "sha256sum /data/* | sort") + volumes.shell("models", "sha256sum /models/current/*")
+
+    check = volumes.run("check_production_data", data=RO)
+    drift = volumes.run("detect_drift", data=RO)
+
+    assert (check.code, drift.code) == (SKIPPED, SKIPPED)
+    assert check.result == check.result | {"status": "skipped", "retrain": False, "labelled_rows": 200}
+    assert drift.result["retrain"] is False
+    after = volumes.shell("data", "sha256sum /data/* | sort") + volumes.shell("models", "sha256sum /models/current/*")
+    assert after == before
+
+
+def test_bad_production_data_fails_with_one_line_naming_the_row(volumes: Volumes) -> None:
+    assert volumes.run("bootstrap", FAST_BOOTSTRAP, data=RW, models=RW).code == 0
+    assert volumes.run("simulate_traffic", {"ROWS": "1200", "SEED": "14"}, data=RW, models=RO).code == 0
+    bad_row = "2026-11-26T10:00:00+00:00,-3,Male,Arts,3.1,7.5,4,2.5,60,5,0,1"
+    volumes.shell("data", f"printf '{bad_row}\\n' >> /data/prod_data.csv")
+
+    merge = volumes.run("merge_production_data", data=RW)
+
+    assert merge.code == 1
+    assert merge.stderr.strip() == "ERROR: /data/prod_data.csv: line 1202: column Age value '-3' is outside [16, 60]"
+    assert volumes.shell("data", "ls /data").split() == ["prod_data.csv", "prod_data.csv.lock", "reference_data.csv"]

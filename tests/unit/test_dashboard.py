@@ -1,0 +1,248 @@
+"""The history file and the index page: what a person sees must match the files on the volume."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ElementTree
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from mindpulse import atomic, dashboard
+from mindpulse.paths import REPORT_KINDS, Layout, utc_stamp
+from mindpulse.step import StepError
+
+HOSTILE = "<script>alert('x')</script>\"&"
+
+
+def stamp(hours: int) -> str:
+    return utc_stamp(datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=hours))
+
+
+def entry(hours: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "stamp": stamp(hours),
+        "created_at": "2026-03-01T00:00:00+00:00",
+        "drift_share": 0.1,
+        "drift_detected": False,
+        "accuracy": 0.8,
+        "model_version": "v0001",
+        "reports": {},
+        **fields,
+    }
+
+
+def make_report(layout: Layout, kind: str, at: str, twin: dict[str, Any] | None = None) -> str:
+    html = layout.report_file(kind, at, "html")
+    html.write_text("<html></html>")
+    if twin is not None:
+        atomic.write_json(layout.report_file(kind, at, "json"), {"html": html.name, **twin})
+    return html.name
+
+
+class Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+
+
+def links(page: str) -> list[str]:
+    parser = Links()
+    parser.feed(page)
+    return parser.hrefs
+
+
+def chart(page: str, field: str) -> ElementTree.Element:
+    """The chart of `field`, parsed as XML: it must be well formed whatever the data."""
+    [svg] = re.findall(rf'<svg [^>]*aria-label="{field} over time.*?</svg>', page, re.DOTALL)
+    return ElementTree.fromstring(svg)
+
+
+def points(svg: ElementTree.Element) -> list[ElementTree.Element]:
+    return [element for element in svg.iter("circle") if element.get("class") == "point"]
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+def test_history_entries_come_back_in_order(layout: Layout) -> None:
+    for hours in (0, 6, 12):
+        dashboard.append_history(layout, entry(hours, accuracy=hours / 100))
+
+    assert [item["accuracy"] for item in dashboard.read_history(layout)] == [0.0, 0.06, 0.12]
+    assert len(layout.history.read_text().splitlines()) == 3
+
+
+def test_a_retried_run_is_recorded_once(layout: Layout) -> None:
+    dashboard.append_history(layout, entry(0))
+    dashboard.append_history(layout, entry(6, accuracy=0.5))
+    dashboard.append_history(layout, entry(6, accuracy=0.7))
+
+    assert [(item["stamp"], item["accuracy"]) for item in dashboard.read_history(layout)] == [
+        (stamp(0), 0.8),
+        (stamp(6), 0.7),
+    ]
+
+
+def test_corrupt_lines_are_skipped_with_a_warning_and_kept(layout: Layout, capsys: pytest.CaptureFixture[str]) -> None:
+    layout.history.write_text(json.dumps(entry(0)) + "\n{not json\n[1, 2]\n" + json.dumps(entry(6))[:30])
+
+    dashboard.append_history(layout, entry(12))
+
+    assert [item["stamp"] for item in dashboard.read_history(layout)] == [stamp(0), stamp(12)]
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING")]
+    assert [re.search(r"line (\d+)", line)[1] for line in warnings] == ["2", "3", "4"]
+    assert "{not json" in layout.history.read_text()
+
+
+def test_an_entry_without_a_stamp_is_refused(layout: Layout) -> None:
+    with pytest.raises(StepError, match="stamp"):
+        dashboard.append_history(layout, entry(0, stamp="yesterday"))
+    assert not layout.history.exists()
+
+
+def test_no_history_file_is_an_empty_history(layout: Layout) -> None:
+    assert dashboard.read_history(layout) == []
+
+
+# --- index page ----------------------------------------------------------------------------------
+
+
+def test_the_index_links_exactly_the_reports_present_newest_first(layout: Layout) -> None:
+    kept = {kind: [make_report(layout, kind, stamp(hours), {}) for hours in (0, 6, 12)] for kind in REPORT_KINDS}
+    layout.report_file("data_drift", stamp(18), "json").write_text("{}")  # a twin whose html is gone
+    (layout.reports_dir / "notes.html").write_text("not a report")
+    (layout.reports_dir / ".data_drift_report_20260301_000000.html.x.tmp").write_text("being written")
+
+    page = dashboard.write_index(layout).read_text()
+
+    hrefs = [unquote(href) for href in links(page)]
+    assert all((layout.reports_dir / href).is_file() for href in hrefs)
+    report_links = [href for href in hrefs if href.endswith(".html")]
+    assert report_links == [name for kind in REPORT_KINDS for name in reversed(kept[kind])]
+
+
+def test_report_rows_show_the_figures_of_their_json_twin(layout: Layout) -> None:
+    make_report(layout, "data_drift", stamp(0), {"share": 0.42, "drift_detected": True, "current_rows": 1500})
+    make_report(layout, "model_performance", stamp(0), {"accuracy": 0.8125, "rows_evaluated": 900})
+    make_report(layout, "data_quality", stamp(0), None)
+    layout.report_file("data_quality", stamp(6), "html").write_text("<html></html>")
+    layout.report_file("data_quality", stamp(6), "json").write_text("{torn")
+
+    page = dashboard.write_index(layout).read_text()
+
+    assert "drift share 42.0% · 1,500 production rows · DRIFT" in page
+    assert "accuracy 81.2% · 900 labelled" in page
+    assert "no JSON twin" in page
+    assert "JSON twin unreadable" in page
+
+
+def test_charts_have_one_point_per_entry_with_a_value(layout: Layout) -> None:
+    for hours in range(12):
+        drift = None if hours % 4 == 0 else hours / 20
+        accuracy = None if hours % 3 == 0 else 0.7 + hours / 100
+        dashboard.append_history(layout, entry(hours * 6, drift_share=drift, accuracy=accuracy))
+    dashboard.append_history(layout, entry(100, drift_share=float("nan"), accuracy=float("inf")))  # json allows both
+
+    page = dashboard.write_index(layout).read_text()
+
+    drift_points, accuracy_points = points(chart(page, "drift_share")), points(chart(page, "accuracy"))
+    assert len(drift_points) == 9
+    assert len(accuracy_points) == 8
+    xs = [float(point.get("cx")) for point in drift_points]
+    assert xs == sorted(xs)
+    assert len(set(xs)) == len(xs)
+
+
+def test_the_drift_chart_draws_the_threshold_and_flags_points_above_it(layout: Layout) -> None:
+    dashboard.append_history(layout, entry(0, drift_share=0.1))
+    dashboard.append_history(layout, entry(6, drift_share=0.5))
+
+    svg = chart(dashboard.write_index(layout, drift_threshold=0.25).read_text(), "drift_share")
+
+    [threshold] = [line for line in svg.iter("line") if line.get("class") == "threshold"]
+    low, high = sorted(points(svg), key=lambda point: -float(point.get("cy")))
+    assert float(high.get("cy")) < float(threshold.get("y1")) < float(low.get("cy"))
+    assert low.get("fill") != high.get("fill") == dashboard.DANGER_COLOR
+
+
+def test_a_single_run_is_one_point_and_no_line(layout: Layout) -> None:
+    dashboard.append_history(layout, entry(0))
+
+    svg = chart(dashboard.write_index(layout).read_text(), "accuracy")
+
+    assert len(points(svg)) == 1
+    assert not list(svg.iter("polyline"))
+
+
+def test_version_changes_are_marked_and_points_coloured_by_version(layout: Layout) -> None:
+    versions = ["v0001", "v0001", "v0002", "v0002", "v0003"]
+    for hours, version in enumerate(versions):
+        dashboard.append_history(layout, entry(hours * 6, model_version=version))
+
+    page = dashboard.write_index(layout).read_text()
+
+    svg = chart(page, "accuracy")
+    assert len([line for line in svg.iter("line") if line.get("class") == "change"]) == 2
+    fills = [point.get("fill") for point in points(svg)]
+    assert fills[0] == fills[1] != fills[2] == fills[3] != fills[4]
+    table = page[page.index("<h2>Model versions</h2>") :]
+    assert table.index("v0003") < table.index("v0002") < table.index("v0001")
+
+
+def test_points_link_to_their_run_report_only_while_it_is_kept(layout: Layout) -> None:
+    kept = make_report(layout, "data_drift", stamp(6), {})
+    dashboard.append_history(layout, entry(0, reports={"data_drift": f"data_drift_report_{stamp(0)}.html"}))
+    dashboard.append_history(layout, entry(6, reports={"data_drift": kept}))
+    dashboard.append_history(layout, entry(12, reports={"data_drift": "javascript:alert(1)"}))
+
+    svg = chart(dashboard.write_index(layout).read_text(), "drift_share")
+
+    assert [anchor.get("href") for anchor in svg.iter("a")] == [kept]
+    assert len(points(svg)) == 3
+
+
+def test_hostile_text_is_escaped_everywhere(layout: Layout) -> None:
+    dashboard.append_history(layout, entry(0, model_version="v0001"))
+    dashboard.append_history(layout, entry(6, model_version=HOSTILE))
+    atomic.write_json(
+        layout.summary_file("retrain_summary", stamp(6)),
+        {"reasons": [HOSTILE], "winner": {"algorithm": HOSTILE, "version": HOSTILE}},
+    )
+
+    page = dashboard.write_index(layout).read_text()
+
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&quot;&amp;" in page
+    chart(page, "accuracy")  # still well formed
+
+
+def test_the_latest_retrain_summary_is_shown(layout: Layout) -> None:
+    for hours, version in ((0, "v0002"), (30, "v0003"), (6, "v0009")):
+        atomic.write_json(
+            layout.summary_file("retrain_summary", stamp(hours)),
+            {"winner": {"algorithm": "xgboost", "version": version}},
+        )
+
+    page = dashboard.write_index(layout).read_text()
+
+    assert "model v0003 (xgboost)" in page
+    assert "v0009" not in page
+
+
+def test_an_empty_reports_folder_gives_a_page_without_charts(layout: Layout) -> None:
+    path = dashboard.write_index(layout)
+
+    page = path.read_text()
+    assert path == layout.index_page
+    assert "<svg" not in page
+    assert "No data yet" in page
+    assert "No retrain yet" in page
+    assert [name.name for name in layout.reports_dir.iterdir()] == ["index.html"]

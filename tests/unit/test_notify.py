@@ -1,0 +1,215 @@
+"""Run summaries: the webhook against real local sockets, the summary file, the chat text."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from mindpulse import notify
+from mindpulse.paths import Layout
+from mindpulse.step import StepError
+
+SECRET_PATH = "/services/T000/B000/secret-token"
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook endpoint on 127.0.0.1 that records every request and answers with `status`."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+        self.status = status
+        self.requests: list[dict[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{SECRET_PATH}"
+
+
+class ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.requests.append({"path": self.path, "type": self.headers["Content-Type"], "body": body})
+        self.send_response(self.server.status)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep the test output clean
+
+
+@pytest.fixture
+def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    server = Receiver(getattr(request, "param", 200))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_summary_is_posted_as_slack_compatible_json(receiver: Receiver) -> None:
+    payload = {"drift_share": 0.42, "reports": {"data_drift": "data_drift_report_20260101_000000.html"}}
+
+    result = notify.post_webhook(receiver.url, "drift 42%", payload)
+
+    assert result == {"webhook": "sent", "status": 200}
+    [request] = receiver.requests
+    assert request["path"] == SECRET_PATH
+    assert request["type"].startswith("application/json")
+    assert json.loads(request["body"]) == {"text": "drift 42%", "summary": payload}
+
+
+def test_values_json_cannot_encode_are_sent_as_text(receiver: Receiver) -> None:
+    result = notify.post_webhook(receiver.url, "t", {"raw": b"bytes"})
+
+    assert result["webhook"] == "sent"
+    assert json.loads(receiver.requests[0]["body"])["summary"] == {"raw": "b'bytes'"}
+
+
+@pytest.mark.parametrize("receiver", [500], indirect=True)
+def test_an_error_status_is_reported_not_raised(receiver: Receiver) -> None:
+    result = notify.post_webhook(receiver.url, "t", {})
+
+    assert result["webhook"] == "failed"
+    assert result["error"].startswith("HTTP 500")
+
+
+def test_a_server_that_never_answers_fails_within_the_timeout() -> None:
+    # The kernel completes the handshake for a listening socket, so the request is sent and never answered.
+    # The post runs in a thread so that a broken timeout fails this test instead of hanging the suite.
+    outcome: list[dict[str, Any]] = []
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        poster = threading.Thread(
+            target=lambda: outcome.append(notify.post_webhook(url, "t", {}, timeout=0.5)), daemon=True
+        )
+        poster.start()
+        poster.join(timeout=5)
+
+    assert not poster.is_alive(), "post_webhook ignored its timeout"
+    assert outcome == [{"webhook": "failed", "error": "no answer within 0.5 s"}]
+
+
+def test_a_refused_connection_fails_without_revealing_the_url() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # free now, and nobody listens once it is closed
+
+    result = notify.post_webhook(f"http://127.0.0.1:{port}{SECRET_PATH}", "t", {}, timeout=2)
+
+    assert result["webhook"] == "failed"
+    assert "refused" in result["error"].lower()
+    assert "secret-token" not in result["error"]
+
+
+@pytest.mark.parametrize("url", [None, ""])
+def test_no_url_means_not_configured(url: str | None) -> None:
+    assert notify.post_webhook(url, "t", {}) == {"webhook": "not configured"}
+
+
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "ftp://127.0.0.1/secret-token", "127.0.0.1:9/hook"])
+def test_only_http_urls_are_posted_to(url: str) -> None:
+    result = notify.post_webhook(url, "t", {})
+
+    assert result["webhook"] == "failed"
+    assert "secret-token" not in result["error"]
+
+
+# --- publish_summary -----------------------------------------------------------------------------
+
+
+def test_publish_writes_the_summary_prints_the_text_and_posts(
+    layout: Layout, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = {"stamp": "20260101_120000", "accuracy": 0.81}
+
+    result = notify.publish_summary(
+        layout, "report_summary", "20260101_120000", summary, "line one\nline two", receiver.url
+    )
+
+    written = layout.reports_dir / "report_summary_20260101_120000.json"
+    assert result == {"summary_file": str(written), "webhook": "sent", "status": 200}
+    assert json.loads(written.read_text()) == summary
+    assert "line one\nline two" in capsys.readouterr().out
+    assert json.loads(receiver.requests[0]["body"])["text"] == "line one\nline two"
+
+
+def test_publish_without_webhook_still_writes_the_summary(layout: Layout) -> None:
+    result = notify.publish_summary(layout, "retrain_summary", "20260101_120000", {"reasons": []}, "text", None)
+
+    assert result["webhook"] == "not configured"
+    assert (layout.reports_dir / "retrain_summary_20260101_120000.json").exists()
+
+
+def test_a_failed_webhook_does_not_fail_publishing(layout: Layout, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+
+    result = notify.publish_summary(layout, "report_summary", "20260101_120000", {}, "t", f"http://127.0.0.1:{port}/")
+
+    assert result["webhook"] == "failed"
+    assert (layout.reports_dir / "report_summary_20260101_120000.json").exists()
+    assert "WARNING: webhook not delivered" in capsys.readouterr().out
+
+
+def test_an_unwritable_reports_volume_is_one_line_error_and_nothing_is_posted(
+    layout: Layout, receiver: Receiver
+) -> None:
+    layout.reports_dir.rmdir()
+    layout.reports_dir.write_text("not a directory")
+
+    with pytest.raises(StepError, match=r"^cannot write .*report_summary_20260101_120000\.json: "):
+        notify.publish_summary(layout, "report_summary", "20260101_120000", {}, "t", receiver.url)
+    assert receiver.requests == []
+
+
+# --- retrain_summary_text ------------------------------------------------------------------------
+
+FULL_SUMMARY = {
+    "reasons": ["drift share 0.42 > 0.3", "1250 labelled rows >= threshold 1000"],
+    "production_rows": 1500,
+    "labelled_rows": 1250,
+    "archived_rows": 1500,
+    "drift_share": 0.42,
+    "winner": {"algorithm": "xgboost", "version": "v0004", "metrics": {"accuracy": 0.845, "f1": 0.8}},
+    "previous": {"version": "v0003", "metrics": {"accuracy": 0.812, "f1": 0.9}},
+    "selection_metric": "accuracy",
+}
+
+
+def test_the_retrain_text_tells_decision_data_and_result() -> None:
+    text = notify.retrain_summary_text(FULL_SUMMARY)
+
+    assert text.splitlines()[0] == "MindPulse retrain finished: model v0004 (xgboost)"
+    assert "because drift share 0.42 > 0.3; 1250 labelled rows >= threshold 1000" in text
+    assert "1,500 production, 1,250 labelled, 1,500 archived" in text
+    assert "Drift share: 42.0%" in text
+    assert "accuracy: 0.8120 (v0003) -> 0.8450 (v0004), +0.0330" in text
+
+
+def test_the_retrain_text_compares_on_the_selection_metric() -> None:
+    text = notify.retrain_summary_text({**FULL_SUMMARY, "selection_metric": "f1"})
+
+    assert "f1: 0.9000 (v0003) -> 0.8000 (v0004), -0.1000" in text
+
+
+def test_a_first_model_has_no_comparison() -> None:
+    text = notify.retrain_summary_text({**FULL_SUMMARY, "previous": None, "drift_share": None})
+
+    assert "accuracy: 0.8450 (v0004); no previous model" in text
+    assert "Drift share: not measured" in text
+
+
+def test_an_empty_summary_still_gives_a_readable_text() -> None:
+    text = notify.retrain_summary_text({})
+
+    assert text.splitlines()[0] == "MindPulse retrain finished: model unknown version (unknown algorithm)"
+    assert "no reason recorded" in text
+    assert "Rows: ? production, ? labelled, ? archived" in text

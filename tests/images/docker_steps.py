@@ -61,5 +61,3 @@ class Volumes:
             [*command, f"mindpulse/family-base:{TAG}", "-c", script], capture_output=True, timeout=120, check=True
         )
         return done.stdout.decode("latin-1")
-
-

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from evidently.core.report import Snapshot
 
-from mindpulse import demo_data, drift, schema
+from mindpulse import demo_data, drift, options, schema
 
 REFERENCE_ROWS = 10_000  # large enough that sampling noise stays well under the 0.1 column threshold
 ROWS = 2000
@@ -149,12 +149,12 @@ def test_empty_current_data_is_refused(reference, same_distribution) -> None:
 @pytest.mark.parametrize("raw", ["1", "1.5", "-0.1", "nan", "inf", "abc"])
 def test_invalid_thresholds_are_refused(raw: str) -> None:
     with pytest.raises(ValueError):
-        drift.parse_threshold(raw)
+        options.parse_drift_threshold(raw)
 
 
 def test_threshold_from_text() -> None:
-    assert drift.parse_threshold(" 0.25 ") == 0.25
-    assert drift.parse_threshold("0") == 0.0
+    assert options.parse_drift_threshold(" 0.25 ") == 0.25
+    assert options.parse_drift_threshold("0") == 0.0
 
 
 def test_invalid_threshold_is_refused_before_any_work(reference, same_distribution) -> None:

@@ -25,7 +25,6 @@ Each column records its method: for the tests a lower score (p-value) means more
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,9 +33,9 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
 from evidently.presets import DataDriftPreset
 
-from mindpulse import schema
+from mindpulse import options, schema
 
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = options.DEFAULT_DRIFT_THRESHOLD
 SMALL_SAMPLE_ROWS = 1000
 
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
@@ -45,18 +44,6 @@ _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 def is_drift(share: float, threshold: float) -> bool:
     """The project's rule: strictly more than `threshold` of the feature columns drifted."""
     return share > threshold
-
-
-def parse_threshold(raw: str) -> float:
-    """A drift threshold from text (an environment variable); usable as `step.env(..., kind=)`."""
-    value = float(raw)
-    check_threshold(value)
-    return value
-
-
-def check_threshold(value: float) -> None:
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise ValueError(f"drift threshold must be a share in [0, 1), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +92,7 @@ def drift_report(
     The snapshot's headline ("Dataset Drift is detected") is Evidently's `share >= threshold`: it
     disagrees with the measurement only when the share equals the threshold exactly.
     """
-    check_threshold(threshold)
+    options.check_drift_threshold(threshold)
     # include_tests: the per-column "drifted" verdicts are only exposed as ValueDrift test results.
     methods = {"num_method": "ks", "cat_method": "chisquare"} if len(current) < SMALL_SAMPLE_ROWS else {}
     preset = DataDriftPreset(columns=list(schema.FEATURES), drift_share=threshold, **methods)

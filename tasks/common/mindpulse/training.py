@@ -24,11 +24,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mindpulse import atomic, registry, schema
+from mindpulse.options import SELECTION_METRICS
 from mindpulse.paths import Layout
 from mindpulse.production import digest
 from mindpulse.step import StepError, say
 
-METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
 ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
 
 
@@ -73,8 +73,8 @@ class Candidate:
 
 def train_candidates(training: pd.DataFrame, metric: str, seed: int, test_size: float) -> list[Candidate]:
     """Fit every algorithm on one split; candidates come back best first by `metric`."""
-    if metric not in METRICS:
-        raise StepError(f"selection metric {metric!r} is not one of {', '.join(METRICS)}")
+    if metric not in SELECTION_METRICS:
+        raise StepError(f"selection metric {metric!r} is not one of {', '.join(SELECTION_METRICS)}")
     target = training[schema.TARGET].astype(int)
     if target.nunique() < 2:
         raise StepError(f"training data: column {schema.TARGET} holds a single class; cannot train")

@@ -6,10 +6,9 @@ Outputs:  /data/reference_data.csv (the Kaggle file, or synthetic data with its 
 Exit:     0 seeded or already seeded (existing files are never replaced), 1 bad input
 """
 
-from mindpulse import step
+from mindpulse import options, step
 from mindpulse.demo import bootstrap
 from mindpulse.paths import Layout
-from mindpulse.training import METRICS
 
 cli = step.parser("bootstrap", __doc__)
 cli.add_argument(
@@ -18,12 +17,7 @@ cli.add_argument(
     default=step.env("REFERENCE_ROWS", 100_000, int),
     help="synthetic reference rows to generate [REFERENCE_ROWS]",
 )
-cli.add_argument("--seed", type=int, default=step.env("SEED", 42, int), help="random seed [SEED]")
-cli.add_argument(
-    "--metric",
-    choices=METRICS,
-    default=step.env("SELECTION_METRIC", "accuracy"),
-    help="metric that picks the first model [SELECTION_METRIC]",
-)
+options.seed(cli, 42)
+options.selection_metric(cli, "the first model")
 args = cli.parse_args()
 step.run("bootstrap", lambda: bootstrap(Layout.from_env(), args.rows, args.seed, args.metric))

@@ -5,7 +5,7 @@ Outputs:  rows appended to /data/prod_data.csv through the append protocol
 Exit:     0 appended, 1 no model or bad parameters
 """
 
-from mindpulse import step
+from mindpulse import options, step
 from mindpulse.demo import simulate_traffic
 from mindpulse.paths import Layout
 
@@ -29,7 +29,7 @@ cli.add_argument(
     default=step.env("UNLABELLED_SHARE", 0.0, float),
     help="share of rows whose outcome is not known yet [UNLABELLED_SHARE]",
 )
-cli.add_argument("--seed", type=int, default=step.env("SEED", None, int), help="random seed; random when unset [SEED]")
+options.seed(cli, None)
 args = cli.parse_args()
 step.run(
     "simulate_traffic",

@@ -5,15 +5,11 @@ Outputs:  /reports/data_quality_report_<REPORT_STAMP>.html and its .json twin
 Exit:     0 written, 1 bad input
 """
 
-from mindpulse import step
-from mindpulse.paths import Layout, utc_stamp
+from mindpulse import options, step
+from mindpulse.paths import Layout
 from mindpulse.reporting import data_quality_report
 
 cli = step.parser("generate_data_quality_report", __doc__)
-cli.add_argument(
-    "--stamp",
-    default=step.env("REPORT_STAMP", utc_stamp()),
-    help="YYYYMMDD_HHMMSS shared by the reports of one run [REPORT_STAMP]",
-)
+options.report_stamp(cli)
 args = cli.parse_args()
 step.run("generate_data_quality_report", lambda: data_quality_report(Layout.from_env(), args.stamp))

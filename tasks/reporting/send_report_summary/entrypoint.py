@@ -6,27 +6,19 @@ Outputs:  /reports/report_summary_<REPORT_STAMP>.json, a line in /reports/histor
 Exit:     0 done, 1 the reports volume cannot be written
 """
 
-from mindpulse import step
-from mindpulse.paths import Layout, utc_stamp
+from mindpulse import options, step
+from mindpulse.paths import Layout
 from mindpulse.summaries import report_summary
 
 cli = step.parser("send_report_summary", __doc__)
-cli.add_argument(
-    "--stamp",
-    default=step.env("REPORT_STAMP", utc_stamp()),
-    help="YYYYMMDD_HHMMSS shared by the reports of one run [REPORT_STAMP]",
-)
+options.report_stamp(cli)
 cli.add_argument(
     "--threshold",
-    type=float,
-    default=step.env("DRIFT_THRESHOLD", 0.3, float),
+    type=options.parse_drift_threshold,
+    default=step.env("DRIFT_THRESHOLD", options.DEFAULT_DRIFT_THRESHOLD, options.parse_drift_threshold),
     help="drift threshold drawn on the chart [DRIFT_THRESHOLD]",
 )
-cli.add_argument(
-    "--webhook-url",
-    default=step.env("WEBHOOK_URL", None),
-    help="Slack-compatible webhook to POST the summary to [WEBHOOK_URL]",
-)
+options.webhook_url(cli)
 args = cli.parse_args()
 step.run(
     "send_report_summary",

@@ -5,9 +5,7 @@ Outputs:  none; the decision and its reason are the result JSON
 Exit:     0 retrain, 99 fewer labelled rows than the threshold, 1 bad input
 """
 
-import argparse
-
-from mindpulse import step
+from mindpulse import options, step
 from mindpulse.monitoring import check_production_data
 from mindpulse.paths import Layout
 
@@ -18,11 +16,6 @@ cli.add_argument(
     default=step.env("RETRAIN_THRESHOLD", 1000, int),
     help="labelled rows that trigger a retrain [RETRAIN_THRESHOLD]",
 )
-cli.add_argument(
-    "--force",
-    action=argparse.BooleanOptionalAction,
-    default=step.env("FORCE", False, step.flag),
-    help="retrain whatever the count [FORCE]",
-)
+options.force(cli, "count")
 args = cli.parse_args()
 step.run("check_production_data", lambda: check_production_data(Layout.from_env(), args.threshold, args.force))

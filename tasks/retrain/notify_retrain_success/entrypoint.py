@@ -9,7 +9,7 @@ Exit:     0 done, 1 the summary cannot be written
 
 import json
 
-from mindpulse import step
+from mindpulse import options, step
 from mindpulse.paths import Layout, utc_stamp
 from mindpulse.summaries import retrain_summary
 
@@ -20,11 +20,7 @@ cli.add_argument(
     default=step.env("STEP_RESULTS", {}, json.loads),
     help="JSON object: task id -> that step's result [STEP_RESULTS]",
 )
-cli.add_argument(
-    "--webhook-url",
-    default=step.env("WEBHOOK_URL", None),
-    help="Slack-compatible webhook to POST the summary to [WEBHOOK_URL]",
-)
+options.webhook_url(cli)
 args = cli.parse_args()
 step.run(
     "notify_retrain_success",

@@ -6,24 +6,19 @@ Outputs:  /models/versions/vNNNN/{model.joblib,metadata.json}, /models/current -
 Exit:     0 promoted, 1 bad input or failed training (the live model is untouched)
 """
 
-from mindpulse import step
+from mindpulse import options, step
 from mindpulse.paths import Layout
-from mindpulse.training import METRICS, train_and_promote
+from mindpulse.training import train_and_promote
 
 cli = step.parser("train_new_model", __doc__)
-cli.add_argument(
-    "--metric",
-    choices=METRICS,
-    default=step.env("SELECTION_METRIC", "accuracy"),
-    help="metric that picks the winner on the held-out split [SELECTION_METRIC]",
-)
+options.selection_metric(cli, "the winner on the held-out split")
 cli.add_argument(
     "--test-size",
     type=float,
     default=step.env("TEST_SIZE", 0.2, float),
     help="share of rows held out for the comparison [TEST_SIZE]",
 )
-cli.add_argument("--seed", type=int, default=step.env("SEED", 42, int), help="random seed [SEED]")
+options.seed(cli, 42)
 args = cli.parse_args()
 layout = Layout.from_env()
 step.run(

@@ -79,13 +79,13 @@ with DAG(
     reports = [
         docker_step(
             "generate_data_quality_report",
-            reads=["data"],
+            reads=["data", "models"],
             writes=["reports"],
             environment={"REPORT_STAMP": REPORT_STAMP},
         ),
         docker_step(
             "generate_data_drift_report",
-            reads=["data"],
+            reads=["data", "models"],
             writes=["reports"],
             environment={"REPORT_STAMP": REPORT_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
         ),

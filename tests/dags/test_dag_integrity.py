@@ -41,8 +41,8 @@ RETRAIN: dict[str, tuple[set[str], str, dict[str, bool]]] = {
 REPORTS_OF_A_RUN = {"generate_data_quality_report", "generate_data_drift_report", "generate_model_performance_report"}
 REPORTING: dict[str, tuple[set[str], str, dict[str, bool]]] = {
     "check_data_availability": (set(), "all_success", {DATA: RO, MODELS: RO}),
-    "generate_data_quality_report": ({"check_data_availability"}, "all_success", {DATA: RO, REPORTS: RW}),
-    "generate_data_drift_report": ({"check_data_availability"}, "all_success", {DATA: RO, REPORTS: RW}),
+    "generate_data_quality_report": ({"check_data_availability"}, "all_success", {DATA: RO, MODELS: RO, REPORTS: RW}),
+    "generate_data_drift_report": ({"check_data_availability"}, "all_success", {DATA: RO, MODELS: RO, REPORTS: RW}),
     "generate_model_performance_report": (
         {"check_data_availability"},
         "all_success",

@@ -1,7 +1,8 @@
 """generate_data_drift_report: Evidently drift of production features against the reference,
 judged by the same rule and threshold as the retrain pipeline's detect_drift.
 
-Inputs:   /data/reference_data.csv, /data/prod_data.csv (read-only)
+Inputs:   /data/reference_data.csv, /data/prod_data.csv, /models/current for the live version
+          (all read-only)
 Outputs:  /reports/data_drift_report_<REPORT_STAMP>.html and its .json twin
 Exit:     0 written, 99 too few production rows, 1 bad input
 """

@@ -1,6 +1,7 @@
 """generate_data_quality_report: Evidently data summary of reference and production data.
 
-Inputs:   /data/reference_data.csv, /data/prod_data.csv (read-only; production may be empty)
+Inputs:   /data/reference_data.csv, /data/prod_data.csv (production may be empty), /models/current
+          for the live version (all read-only)
 Outputs:  /reports/data_quality_report_<REPORT_STAMP>.html and its .json twin
 Exit:     0 written, 1 bad input
 """

@@ -88,7 +88,7 @@ def step_environment(step: str, threshold: int) -> dict[str, str]:
     if step == "check_production_data":
         return {"RETRAIN_THRESHOLD": str(threshold)}
     if step in REPORTING_STEPS:
-        return {"REPORT_STAMP": STAMP}
+        return {"RUN_STAMP": STAMP}
     return {}
 
 
@@ -104,8 +104,8 @@ STEP_CALLS: dict[str, tuple[str, Callable[[Any, Any, int], Any]]] = {
     "merge_production_data": ("merge", lambda m, layout, _: m.merge_production_data(layout, _stamp())),
     "train_new_model": (
         "training",
-        lambda m, layout, _: m.train_and_promote(
-            layout, layout.training_data, "accuracy", 42, 0.2, {"trained_by": "retrain"}
+        lambda m, layout, _: m.train_and_register(
+            layout, layout.training_data, layout.evaluation_data, m.TrainingSettings(), {"trained_by": "retrain"}
         ),
     ),
     "archive_production_data": ("production", lambda m, layout, _: m.archive_consumed(layout)),
@@ -185,7 +185,9 @@ def seed_model(folder: Path, rows: int) -> None:
     layout = make_layout(folder)
     frame = demo_data.generate_reference(rows, 42)
     atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
-    training.train_and_promote(layout, layout.reference_data, "accuracy", 42, 0.2, {"trained_by": "bench"})
+    training.train_and_register(
+        layout, layout.reference_data, None, training.TrainingSettings(), {"trained_by": "bench"}
+    )
 
 
 def make_layout(folder: Path) -> Any:
@@ -608,7 +610,8 @@ def measure_quality(rows: int) -> tuple[dict[str, Any], Any, Any]:
     from mindpulse import demo_data, schema, training
 
     frame = demo_data.generate_reference(rows, 42)
-    candidates = training.train_candidates(frame, "accuracy", 42, 0.2)
+    no_recent_rows = frame[schema.ID] < 0
+    candidates = training.train_candidates(frame, no_recent_rows, training.TrainingSettings())
     target = frame[schema.TARGET].astype(int)
     # The same split train_candidates makes, so the limit is computed on the rows the models are scored on.
     _, test_features, _, _ = train_test_split(
@@ -643,33 +646,40 @@ def measure_drift_trials(reference_rows: int, trials: int, window: int) -> dict[
 
 
 def measure_concept_shift(reference: Any, model: Any, added: list[int], test_rows: int) -> dict[str, Any]:
-    """Accuracy lost to a full concept shift, and how much one retrain on reference + k shifted rows wins back."""
+    """Accuracy lost to a full concept shift, and how much one real retrain wins back: k shifted rows
+    appended to production, then merge_production_data and train_new_model's functions (gate included)."""
+    import tempfile
+
+    import joblib
     import pandas as pd
     from sklearn.metrics import accuracy_score
 
-    from mindpulse import demo_data, schema, training
-
-    def labelled(rows: int, seed: int, concept: float) -> pd.DataFrame:
-        frame = demo_data.generate_production(rows, model.predict, seed=seed, concept_shift=concept)
-        return frame.assign(**{schema.TARGET: frame[schema.ACTUAL].astype(int)})
+    from mindpulse import atomic, demo_data, merge, production, registry, schema, training
 
     def accuracy(candidate: Any, frame: pd.DataFrame) -> float:
-        return float(accuracy_score(frame[schema.TARGET], candidate.predict(frame[list(schema.FEATURES)])))
+        return float(accuracy_score(frame[schema.ACTUAL].astype(int), candidate.predict(frame[list(schema.FEATURES)])))
 
-    before_test, shifted_test = labelled(test_rows, 501, 0.0), labelled(test_rows, 502, 1.0)
+    before_test = demo_data.generate_production(test_rows, model.predict, seed=501)
+    shifted_test = demo_data.generate_production(test_rows, model.predict, seed=502, concept_shift=1.0)
     before, after = accuracy(model, before_test), accuracy(model, shifted_test)
     bayes_shifted = demo_data.bayes_accuracy(shifted_test[list(schema.FEATURES)], 1.0)
     retrains = {}
     for rows in added:
-        shifted = labelled(rows, 600 + rows, 1.0)
-        training_frame = pd.concat(
-            [reference[[*schema.FEATURES, schema.TARGET]], shifted[[*schema.FEATURES, schema.TARGET]]],
-            ignore_index=True,
-        )
-        winner = training.train_candidates(training_frame, "accuracy", 42, 0.2)[0]
-        retrained = accuracy(winner.model, shifted_test)
+        with tempfile.TemporaryDirectory() as folder:
+            layout = make_layout(Path(folder))
+            atomic.write_with(layout.reference_data, lambda path: reference.to_csv(path, index=False))
+            registry.register(layout, {"trained_by": "bench"}, lambda path: joblib.dump(model, path), True, "bench")
+            shifted = demo_data.generate_production(rows, model.predict, seed=600 + rows, concept_shift=1.0)
+            lines = shifted.to_csv(index=False, header=False).encode()
+            production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
+            merge.merge_production_data(layout, STAMP)
+            outcome = training.train_and_register(
+                layout, layout.training_data, layout.evaluation_data, training.TrainingSettings(), {}
+            )
+            retrained = accuracy(training.load_current_model(layout), shifted_test)
         retrains[str(rows)] = {
-            "algorithm": winner.algorithm,
+            "algorithm": f"{outcome['algorithm']}@{outcome['window']}",
+            "promoted": outcome["promoted"],
             "accuracy": retrained,
             "recovered_share": (retrained - after) / (before - after) if before > after else None,
         }

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # The airflow-init service of docker-compose.yml: everything the stack needs before its first start.
+# The secrets are already there: secrets-init (scripts/init-secrets.sh) ran before PostgreSQL.
 # Runs as root in the Airflow image, is safe to run again and changes only what is missing or wrong:
 #   1. the Docker socket: the scheduler (AIRFLOW_UID plus group DOCKER_GID) must be able to use it
-#   2. secrets: the Fernet key, the JWT secret and the API server's session key, generated once into
-#      the airflow-secrets volume (or taken from .env), never baked into an image or this repository
-#   3. ownership: Airflow's log volume for AIRFLOW_UID; the data, models and reports volumes for the
+#   2. ownership: Airflow's log volume for AIRFLOW_UID; the data, models and reports volumes for the
 #      user the step containers run as (MINDPULSE_TASK_USER, default the images' uid 10001)
-#   4. demo seeding: an empty data volume is marked for the one-shot demo-bootstrap and demo-traffic
+#   3. demo seeding: an empty data volume is marked for the one-shot demo-bootstrap and demo-traffic
 #      services, which seed it and clear the mark; a volume with data is never seeded
-#   5. as AIRFLOW_UID: `airflow db migrate`, and the admin user when it does not exist yet
+#   4. as AIRFLOW_UID: `airflow db migrate`, and the admin user when it does not exist yet
 set -Eeuo pipefail
 
 log() { echo "airflow-init: $*"; }
@@ -21,7 +20,6 @@ airflow_uid=${AIRFLOW_UID:-50000}
 task_owner=${MINDPULSE_TASK_USER:-10001:10001}
 docker_gid=${DOCKER_GID:-0}
 docker_socket=/var/run/docker.sock
-secrets_dir=/opt/airflow/secrets
 logs_dir=/opt/airflow/logs
 volumes_root=/mindpulse
 seed_mark=$volumes_root/data/.demo-seed-pending
@@ -52,35 +50,7 @@ else
   log "Docker socket: usable by uid $airflow_uid with group $docker_gid"
 fi
 
-# --- 2. secrets --------------------------------------------------------------------------------
-install -d -o "$airflow_uid" -g 0 -m 0750 "$secrets_dir"
-
-# secret NAME GIVEN GENERATOR...: GIVEN (from .env) replaces the stored value; without it a stored
-# value is kept and a missing one generated. No trailing newline: Airflow's *_CMD reads the file raw.
-secret() {
-  local name=$1 given=$2 file=$secrets_dir/$1 value
-  shift 2
-  if [[ -n $given ]]; then
-    value=$given
-    log "secret $name: taken from .env"
-  elif [[ -s $file ]]; then
-    value=$(<"$file")
-    log "secret $name: kept"
-  else
-    value=$("$@")
-    log "secret $name: generated"
-  fi
-  (umask 077 && printf '%s' "$value" >"$file.tmp")
-  chown "$airflow_uid:0" "$file.tmp"
-  chmod 0400 "$file.tmp"
-  mv -f "$file.tmp" "$file"
-}
-secret fernet_key "${AIRFLOW_FERNET_KEY:-}" \
-  python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'
-secret jwt_secret "${AIRFLOW_JWT_SECRET:-}" python -c 'import secrets; print(secrets.token_urlsafe(48))'
-secret api_secret_key "${AIRFLOW_API_SECRET_KEY:-}" python -c 'import secrets; print(secrets.token_urlsafe(48))'
-
-# --- 3. ownership ------------------------------------------------------------------------------
+# --- 2. ownership ------------------------------------------------------------------------------
 # Only what has the wrong owner is changed, so a large, correct volume costs one directory walk.
 install -d -o "$airflow_uid" -g 0 -m 2775 "$logs_dir"
 find "$logs_dir" -xdev \! -user "$airflow_uid" -exec chown -h "$airflow_uid:0" '{}' +
@@ -95,7 +65,7 @@ for volume in data models reports; do
 done
 log "volumes data, models, reports: owned by $task_uid:$task_gid, the user of the step containers"
 
-# --- 4. demo seeding ---------------------------------------------------------------------------
+# --- 3. demo seeding ---------------------------------------------------------------------------
 if [[ ${MINDPULSE_DEMO_SEED:-true} != true ]]; then
   log "demo seeding: off (MINDPULSE_DEMO_SEED=${MINDPULSE_DEMO_SEED})"
 elif [[ -e $seed_mark ]]; then
@@ -108,11 +78,22 @@ else
   log "demo seeding: the data volume is empty; demo-bootstrap and demo-traffic will seed it"
 fi
 
-# --- 5. the metadata database and the admin user -----------------------------------------------
+# --- 4. the metadata database and the admin user -----------------------------------------------
 as_airflow() {
   setpriv --reuid="$airflow_uid" --regid=0 --clear-groups -- "$@"
 }
 
+# A database created before secrets-init generated the password still has the one it was created
+# with (the compose file's old default was "airflow"): say how to go on instead of a stack trace.
+if ! db_check=$(as_airflow airflow db check 2>&1); then
+  if [[ $db_check == *"password authentication failed"* ]]; then
+    die "PostgreSQL refused the password of the postgres-secrets volume (generated, or POSTGRES_PASSWORD" \
+      "from .env): the postgres-db volume was created with another one. Put that one in .env as" \
+      "POSTGRES_PASSWORD=... (the old default was \"airflow\") and run again, or start over with" \
+      "\`docker compose down -v\` (which deletes the database)"
+  fi
+  die "the metadata database does not answer: $(tail -n 3 <<<"$db_check")"
+fi
 log "migrating the metadata database"
 as_airflow airflow db migrate
 

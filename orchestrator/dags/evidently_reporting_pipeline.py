@@ -32,15 +32,12 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, T
 from mindpulse_dag_support import (
     CURRENT_MODEL,
     DEFAULT_ARGS,
-    REPORT_STAMP_FORMAT,
+    RUN_STAMP,
     START_DATE,
     docker_step,
     setting,
 )
 
-# run_after is set for every kind of run (scheduled, manual, asset-triggered) and stays the same for
-# every task and every retry of the run.
-REPORT_STAMP = f"{{{{ dag_run.run_after.strftime('{REPORT_STAMP_FORMAT}') }}}}"
 DRIFT_THRESHOLD = "{{ params.drift_threshold }}"
 
 with DAG(
@@ -81,19 +78,19 @@ with DAG(
             "generate_data_quality_report",
             reads=["data", "models"],
             writes=["reports"],
-            environment={"REPORT_STAMP": REPORT_STAMP},
+            environment={"RUN_STAMP": RUN_STAMP},
         ),
         docker_step(
             "generate_data_drift_report",
             reads=["data", "models"],
             writes=["reports"],
-            environment={"REPORT_STAMP": REPORT_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
+            environment={"RUN_STAMP": RUN_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
         ),
         docker_step(
             "generate_model_performance_report",
             reads=["data", "models"],
             writes=["reports"],
-            environment={"REPORT_STAMP": REPORT_STAMP},
+            environment={"RUN_STAMP": RUN_STAMP},
         ),
     ]
     # none_failed: a report skipped for lack of data must not stop the cleanup and the summary.
@@ -107,7 +104,7 @@ with DAG(
         "send_report_summary",
         reads=["data", "models"],
         writes=["reports"],
-        environment={"REPORT_STAMP": REPORT_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
+        environment={"RUN_STAMP": RUN_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
         uses_webhook=True,
         trigger_rule=TriggerRule.NONE_FAILED,
     )

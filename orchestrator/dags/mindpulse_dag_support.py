@@ -30,18 +30,24 @@ from typing import Any, Literal
 
 import pendulum
 from airflow.providers.docker.operators.docker import DockerOperator
-from airflow.sdk import Asset, Variable
+from airflow.sdk import Asset, AssetAlias, Variable
+from docker import APIClient
 from docker.types import Mount
 
 Volume = Literal["data", "models", "reports"]
 
 SKIP_EXIT_CODE = 99
-REPORT_STAMP_FORMAT = "%Y%m%d_%H%M%S"
+# Every file one run writes (backup, archive, reports, summaries) carries this stamp, so a retried
+# task writes the same names again instead of new ones. run_after is set for every kind of run
+# (scheduled, manual, asset-triggered) and is the same for every task and retry of the run.
+RUN_STAMP = "{{ dag_run.run_after.strftime('%Y%m%d_%H%M%S') }}"
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
-# The model that serving loads. train_new_model updates it whenever it promotes a model, and the
-# reporting DAG is scheduled on it, so the reports never describe a model that is gone.
+# The model that serving loads. The reporting DAG is scheduled on it, so the reports never describe
+# a model that is gone. Steps that may change it (train_new_model: only when the gate promotes;
+# rollback_model) declare the alias as outlet and emit an event for the asset only when they did.
 CURRENT_MODEL = Asset(name="mindpulse_current_model", uri="file:///models/current", group="model")
+MODEL_CHANGES = AssetAlias(name="mindpulse_model_changes")
 
 _VOLUMES: dict[Volume, tuple[str, str]] = {
     "data": ("/data", os.environ.get("MINDPULSE_DATA_VOLUME", "mindpulse_data")),
@@ -115,12 +121,68 @@ def step_results(ti: Any) -> str:
     return json.dumps({task_id: _result(ti.xcom_pull(task_ids=task_id)) for task_id in sorted(upstream)})
 
 
+def announce_model_change(context: Any, result: Any) -> None:
+    """post_execute hook: an event for CURRENT_MODEL when the step's result says the live model changed."""
+    outcome = _result(result) or {}
+    if outcome.get("promoted") or outcome.get("rolled_back"):
+        context["outlet_events"][MODEL_CHANGES].add(CURRENT_MODEL, extra={"version": outcome.get("version")})
+
+
 def _result(xcom: Any) -> dict[str, Any] | None:
     try:
         value = json.loads(xcom) if isinstance(xcom, str) else xcom
     except json.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
+
+
+class LockedDownDockerOperator(DockerOperator):
+    """A DockerOperator whose container cannot change its own image or gain privileges.
+
+    On top of what the caller configures (user, network, mounts, memory), every container gets a
+    read-only root file system with a tmpfs at /tmp for scratch, no Linux capability at all,
+    `no-new-privileges` (setuid binaries cannot raise privileges) and a cap on processes and threads
+    (`pids_limit`), so a runaway or hostile step can neither persist anything outside its volumes nor
+    fork-bomb the host. `privileged` and `cap_add` are refused.
+    """
+
+    def __init__(self, *, tmp_size: str = "256m", pids_limit: int = 512, **kwargs: Any) -> None:
+        if kwargs.get("privileged") or kwargs.get("cap_add"):
+            raise ValueError(f"task {kwargs.get('task_id')}: a locked-down container takes no privileged or cap_add")
+        super().__init__(**kwargs)
+        # The host-config settings every container of this task gets; the DAG tests assert on them.
+        self.lockdown: dict[str, Any] = {
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={tmp_size}"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "pids_limit": pids_limit,
+        }
+
+    # The docker provider (4.6) has no parameters for these, and the method that builds the host
+    # config (_run_image_with_mounts) is private and long: copying it would pin this file to one
+    # provider version. Instead the client the operator talks through (its public `cli` property)
+    # is wrapped so that docker-py's public create_host_config adds the lockdown to whatever else
+    # the operator passes, whichever version builds it. A test inspects a real container
+    # (test_task_containers_reach_the_engine_locked_down in tests/integration/test_dags_with_airflow.py),
+    # so a provider that stops going through create_host_config is caught.
+    @property
+    def cli(self) -> APIClient:
+        return _LockedDownClient(super().cli, self.lockdown)
+
+
+class _LockedDownClient:
+    """A docker-py APIClient whose create_host_config always adds `lockdown` (which wins)."""
+
+    def __init__(self, client: APIClient, lockdown: Mapping[str, Any]) -> None:
+        self._client = client
+        self._lockdown = lockdown
+
+    def create_host_config(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._client.create_host_config(*args, **{**kwargs, **self._lockdown})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 def docker_step(
@@ -136,9 +198,11 @@ def docker_step(
 ) -> DockerOperator:
     """The task that runs step `task_id`'s image with the volumes it reads (read-only) and writes.
 
-    The container has no network; `uses_webhook` steps get one only when a webhook URL is configured.
-    `environment` values are Jinja templates (DockerOperator renders them), e.g. "{{ params.force }}".
-    Other keyword arguments go to DockerOperator (trigger_rule, outlets, ...).
+    The container is locked down (LockedDownDockerOperator) and has no network; `uses_webhook` steps
+    get one only when a webhook URL is configured. `environment` values are Jinja templates
+    (DockerOperator renders them), e.g. "{{ params.force }}"; MINDPULSE_IMAGE is added, the image the
+    step runs, so what it writes can say what produced it. Other keyword arguments go to
+    DockerOperator (trigger_rule, outlets, ...).
     """
     mounts = [_mount(volume, read_only=True) for volume in reads]
     mounts += [_mount(volume, read_only=False) for volume in writes]
@@ -148,12 +212,14 @@ def docker_step(
         # Private: a webhook URL often carries a token, and rendered templates are shown in the UI.
         private_environment["WEBHOOK_URL"] = _WEBHOOK_URL
         network_mode = "bridge"
-    return DockerOperator(
+    step_image = image(task_id)
+    return LockedDownDockerOperator(
         task_id=task_id,
-        image=image(task_id),
-        # Unique per try: a failed container is kept for inspection and must not block the retry.
+        image=step_image,
+        # Unique per try: the container of a try that was killed or timed out stays behind and must not
+        # block the retry.
         container_name=f"mindpulse-{task_id.replace('_', '-')}-{{{{ ti.id }}}}",
-        environment=dict(environment or {}),
+        environment={**(environment or {}), "MINDPULSE_IMAGE": step_image},
         private_environment=private_environment,
         mounts=mounts,
         network_mode=network_mode,

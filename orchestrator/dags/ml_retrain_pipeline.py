@@ -7,18 +7,21 @@ Every task runs one step image (`mindpulse/<step>`) on the data, models and repo
    "nothing to do" (skipped): enough labelled production rows (`retrain_threshold`), or a share of
    drifted feature columns above `drift_threshold`.
 2. When either says retrain, **backup_current_model** copies the live model to `/models/backups/`,
-   **merge_production_data** adds the labelled production rows to the training data,
-   **train_new_model** trains and promotes a new model version (chosen by `selection_metric`),
+   **merge_production_data** builds the training data and holds out the newest labelled rows for
+   evaluation, **train_new_model** trains the candidates and registers the best as a new model version,
+   live only if it is at least as good as the live model on the held-out rows (the promotion gate),
    **archive_production_data** moves the consumed rows to `/data/archive/` and
    **notify_retrain_success** writes `/reports/retrain_summary_<stamp>.json` (and posts it to the
    webhook, if one is configured).
 3. When both skip, the rest of the run is skipped and the run succeeds: model and data are untouched.
 
 A promotion updates the asset `mindpulse_current_model`, which starts `evidently_reporting_pipeline`.
+A rejected challenger does not; it stays registered, with the figures, in `/models/versions/`.
 
 **Trigger with parameters** (Trigger DAG in the UI, or `airflow dags trigger ml_retrain_pipeline
---conf '{"force": true}'`): `retrain_threshold`, `drift_threshold`, `selection_metric`, and `force` to
-retrain whatever the checks say. Their defaults come from the Airflow Variables `mindpulse_<param>`,
+--conf '{"force": true}'`): `retrain_threshold`, `drift_threshold`, `selection_metric`,
+`promotion_tolerance`, `force` to retrain whatever the checks say, and `force_promote` to make the
+new model live whatever the gate says. Their defaults come from the Airflow Variables `mindpulse_<param>`,
 else the environment (`MINDPULSE_RETRAIN_THRESHOLD`, ...). `MINDPULSE_RETRAIN_SCHEDULE` replaces the
 daily schedule.
 """
@@ -29,7 +32,16 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import DAG, Param, TriggerRule
-from mindpulse_dag_support import CURRENT_MODEL, DEFAULT_ARGS, START_DATE, docker_step, setting, step_results
+from mindpulse_dag_support import (
+    DEFAULT_ARGS,
+    MODEL_CHANGES,
+    RUN_STAMP,
+    START_DATE,
+    announce_model_change,
+    docker_step,
+    setting,
+    step_results,
+)
 
 FORCE = "{{ params.force | lower }}"
 
@@ -68,11 +80,25 @@ with DAG(
             title="Selection metric",
             description="Metric on the held-out split that picks the new model.",
         ),
+        "promotion_tolerance": Param(
+            setting("promotion_tolerance", 0.01),
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Promotion tolerance",
+            description="The new model goes live if it scores at least the live model minus this.",
+        ),
         "force": Param(
             setting("force", False),
             type="boolean",
             title="Force",
             description="Retrain even when neither check asks for it.",
+        ),
+        "force_promote": Param(
+            False,
+            type="boolean",
+            title="Force promote",
+            description="Make the new model live even when it is worse than the live one (for people, not schedules).",
         ),
     },
 ) as dag:
@@ -90,14 +116,20 @@ with DAG(
     backup_current_model = docker_step(
         "backup_current_model",
         writes=["models"],
+        environment={"RUN_STAMP": RUN_STAMP},
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
     )
-    merge_production_data = docker_step("merge_production_data", writes=["data"])
+    merge_production_data = docker_step("merge_production_data", writes=["data"], environment={"RUN_STAMP": RUN_STAMP})
     train_new_model = docker_step(
         "train_new_model",
         writes=["data", "models"],
-        environment={"SELECTION_METRIC": "{{ params.selection_metric }}"},
-        outlets=[CURRENT_MODEL],
+        environment={
+            "SELECTION_METRIC": "{{ params.selection_metric }}",
+            "PROMOTION_TOLERANCE": "{{ params.promotion_tolerance }}",
+            "FORCE_PROMOTE": "{{ params.force_promote | lower }}",
+        },
+        outlets=[MODEL_CHANGES],
+        post_execute=announce_model_change,
         execution_timeout=timedelta(hours=2),
         mem_limit="6g",
     )
@@ -106,7 +138,7 @@ with DAG(
         "notify_retrain_success",
         reads=["data", "models"],
         writes=["reports"],
-        environment={"STEP_RESULTS": "{{ step_results(ti) }}"},
+        environment={"STEP_RESULTS": "{{ step_results(ti) }}", "RUN_STAMP": RUN_STAMP},
         uses_webhook=True,
     )
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts PostgreSQL the way the official postgres image does: on an empty PGDATA it creates the
-# cluster with POSTGRES_USER / POSTGRES_PASSWORD, creates POSTGRES_DB and runs the scripts in
+# cluster with POSTGRES_USER / POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE), creates POSTGRES_DB and runs the scripts in
 # /docker-entrypoint-initdb.d, then it runs the server in the foreground. An existing cluster is
 # started as it is: the POSTGRES_* variables only matter the first time.
 set -Eeuo pipefail
@@ -21,6 +21,16 @@ fi
 
 : "${PGDATA:=/var/lib/postgresql/data}"
 export PGDATA
+
+# POSTGRES_PASSWORD_FILE: the password from a file (a secret mount), like the official image. Read
+# before stepping down from root, and passed on as POSTGRES_PASSWORD.
+if [[ -n ${POSTGRES_PASSWORD_FILE:-} ]]; then
+  [[ -z ${POSTGRES_PASSWORD:-} ]] || die "POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are both set: use one"
+  [[ -r $POSTGRES_PASSWORD_FILE ]] || die "POSTGRES_PASSWORD_FILE $POSTGRES_PASSWORD_FILE cannot be read by uid $(id -u)"
+  POSTGRES_PASSWORD=$(<"$POSTGRES_PASSWORD_FILE")
+  export POSTGRES_PASSWORD
+  unset POSTGRES_PASSWORD_FILE
+fi
 
 # Root only fixes ownership (a bind mount or a volume created by someone else) and steps down:
 # PostgreSQL refuses to run as root.

@@ -3,8 +3,9 @@
 Runs with the Airflow venv's python (the test venv has no Airflow, the Airflow venv no pytest):
     .venv-airflow/bin/python tests/dags/describe_dags.py orchestrator/dags OUTPUT.json
 
-Besides the static attributes of every task it renders each task's templated fields with a stub
-context, so template mistakes show up without a database or Docker:
+Besides the static attributes of every task and the host config its Docker client builds (offline), it
+renders each task's templated fields with a stub context, so template mistakes show up without a database
+or Docker:
 - params: the DAG's Param defaults; dag_run.run_after: RUN_AFTER;
 - ti.xcom_pull(task_ids=X): STUB_XCOMS[X] when present, else the JSON line {"step": X, "status": "success"}.
 """
@@ -19,11 +20,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from airflow.dag_processing.dagbag import BundleDagBag
+from airflow.providers.docker.operators.docker import DockerOperator
+from docker import APIClient
 
 ML_MODULES = ("pandas", "numpy", "sklearn", "xgboost", "evidently")
 RUN_AFTER = datetime(2026, 2, 9, 6, 0, 0, tzinfo=UTC)
 # A skipped task (no XCom) and a step whose last line is not a JSON object.
 STUB_XCOMS: dict[str, str | None] = {"detect_drift": None, "merge_production_data": "done"}
+# Given, so that docker-py does not ask an engine for its version.
+OFFLINE_API_VERSION = "1.44"
 
 
 class StubTaskInstance:
@@ -50,6 +55,13 @@ def describe_schedule(timetable: Any) -> dict[str, Any]:
     }
 
 
+def offline_host_config(task: DockerOperator) -> dict[str, Any]:
+    """The host config the task's Docker client builds from the task's network, mounts and memory limit,
+    with whatever the operator class adds to it. docker-py builds it; no engine is contacted."""
+    task.__dict__["hook"] = SimpleNamespace(api_client=APIClient(base_url=task.docker_url, version=OFFLINE_API_VERSION))
+    return task.cli.create_host_config(mounts=task.mounts, network_mode=task.network_mode, mem_limit=task.mem_limit)
+
+
 def describe_task(dag: Any, task: Any) -> dict[str, Any]:
     described = {
         "operator": type(task).__name__,
@@ -61,7 +73,7 @@ def describe_task(dag: Any, task: Any) -> dict[str, Any]:
         "outlets": [getattr(outlet, "name", repr(outlet)) for outlet in task.outlets],
         "do_xcom_push": task.do_xcom_push,
     }
-    if type(task).__name__ != "DockerOperator":
+    if not isinstance(task, DockerOperator):
         return described
     described |= {
         "image": task.image,
@@ -78,10 +90,11 @@ def describe_task(dag: Any, task: Any) -> dict[str, Any]:
         "docker_url": task.docker_url,
         "private_environment": dict(task._private_environment),
         "environment": dict(task.environment),
+        "host_config": offline_host_config(task),
     }
     context = {
         "params": dag.params.dump(),
-        "dag_run": SimpleNamespace(run_after=RUN_AFTER),
+        "dag_run": SimpleNamespace(run_after=RUN_AFTER, triggering_user_name="ana"),
         "ti": StubTaskInstance(task),
     }
     task.render_template_fields(context, jinja_env=dag.get_template_env())

@@ -51,7 +51,8 @@ REPORTING: dict[str, tuple[set[str], str, dict[str, bool]]] = {
     "cleanup_old_reports": (REPORTS_OF_A_RUN, "none_failed", {REPORTS: RW}),
     "send_report_summary": ({"cleanup_old_reports"}, "none_failed", {DATA: RO, MODELS: RO, REPORTS: RW}),
 }
-CONTRACT = {"ml_retrain_pipeline": RETRAIN, "evidently_reporting_pipeline": REPORTING}
+ROLLBACK: dict[str, tuple[set[str], str, dict[str, bool]]] = {"rollback_model": (set(), "all_success", {MODELS: RW})}
+CONTRACT = {"ml_retrain_pipeline": RETRAIN, "evidently_reporting_pipeline": REPORTING, "model_rollback": ROLLBACK}
 DEFAULT_VOLUMES = {DATA: "mindpulse_data", MODELS: "mindpulse_models", REPORTS: "mindpulse_reports"}
 NOTIFYING_STEPS = {"notify_retrain_success", "send_report_summary"}
 
@@ -129,6 +130,7 @@ def test_both_dags_import_without_errors(dags: dict[str, Any]) -> None:
     assert {dag["file"] for dag in dags["dags"].values()} == {
         "ml_retrain_pipeline.py",
         "evidently_reporting_pipeline.py",
+        "model_rollback.py",
     }
 
 
@@ -151,9 +153,11 @@ def test_every_task_runs_an_image_that_build_images_builds(
 ) -> None:
     tag = (REPO / "VERSION").read_text().strip()
     for task_id, task in dags["dags"][dag_id]["tasks"].items():
-        assert task["operator"] == "DockerOperator", task_id
+        assert task["operator"] == "LockedDownDockerOperator", task_id
         assert task["image"] == f"mindpulse/{task_id.replace('_', '-')}:{tag}"
         assert task["image"] in built_images, f"{task['image']} is not in ./build_images.sh --list"
+        # The step records the image that produced what it writes (train_new_model: model metadata).
+        assert task["rendered"]["environment"]["MINDPULSE_IMAGE"] == task["image"], task_id
 
 
 @pytest.mark.parametrize("dag_id", sorted(CONTRACT))
@@ -175,12 +179,47 @@ def test_containers_follow_the_step_protocol(dags: dict[str, Any], dag_id: str) 
         assert task["do_xcom_push"] is True, task_id
         assert task["execution_timeout_s"] and task["execution_timeout_s"] > 0, task_id
         assert task["mem_limit"], task_id
-        assert task["retries"] == 2 and task["retry_delay_s"] > 0, task_id
+        # A rollback without a version undoes the last change: a retry would undo the undo.
+        assert task["retries"] == (0 if dag_id == "model_rollback" else 2) and task["retry_delay_s"] > 0, task_id
         assert task["user"] is None, task_id
         assert task["docker_url"] == "unix://var/run/docker.sock", task_id
         assert task["private_environment"] == {}, task_id
         # Unique per try, so a kept failed container never blocks the retry.
         assert task["rendered"]["container_name"] == f"mindpulse-{task_id.replace('_', '-')}-stub-ti-id"
+
+
+def _assert_locked_down(task_id: str, host_config: dict[str, Any], network: str) -> None:
+    """The container of `task_id` as Docker gets it: nothing it can change or escalate outside its volumes."""
+    assert host_config["ReadonlyRootfs"] is True, task_id
+    tmp_options = host_config["Tmpfs"]["/tmp"].split(",")
+    assert {"rw", "noexec", "nosuid", "nodev"} <= set(tmp_options), task_id
+    assert any(option.startswith("size=") for option in tmp_options), f"{task_id}: /tmp must be bounded"
+    assert list(host_config["Tmpfs"]) == ["/tmp"], task_id
+    assert host_config["CapDrop"] == ["ALL"], task_id
+    assert not host_config.get("CapAdd"), task_id
+    assert not host_config.get("Privileged"), task_id
+    assert host_config["SecurityOpt"] == ["no-new-privileges"], task_id
+    assert host_config["Memory"] > 0, task_id
+    assert host_config["PidsLimit"] > 0, task_id
+    assert host_config["NetworkMode"] == network, task_id
+    # Only the named volumes, no bind mount of a host path, and read-only wherever the step only reads.
+    assert {mount["Type"] for mount in host_config["Mounts"]} == {"volume"}, task_id
+
+
+@pytest.mark.parametrize("dag_id", sorted(CONTRACT))
+def test_every_container_is_locked_down(dags: dict[str, Any], dag_id: str) -> None:
+    for task_id, (_, _, mounts) in CONTRACT[dag_id].items():
+        host_config = dags["dags"][dag_id]["tasks"][task_id]["host_config"]
+        _assert_locked_down(task_id, host_config, network="none")
+        assert {mount["Target"]: mount["ReadOnly"] for mount in host_config["Mounts"]} == mounts, task_id
+
+
+def test_with_a_webhook_only_the_notifying_steps_get_a_network_and_stay_locked_down(
+    configured: dict[str, Any],
+) -> None:
+    for dag in configured["dags"].values():
+        for task_id, task in dag["tasks"].items():
+            _assert_locked_down(task_id, task["host_config"], "bridge" if task_id in NOTIFYING_STEPS else "none")
 
 
 def test_schedules_and_run_settings(dags: dict[str, Any]) -> None:
@@ -191,16 +230,22 @@ def test_schedules_and_run_settings(dags: dict[str, Any]) -> None:
         "timezone": "UTC",
         "asset": None,
     }
-    # Every six hours, and whenever train_new_model promotes a model.
+    # Every six hours, and whenever the live model changes (a promotion or a rollback).
     assert reporting["schedule"] == {
         "type": "AssetOrTimeSchedule",
         "cron": "0 */6 * * *",
         "timezone": "UTC",
         "asset": "mindpulse_current_model",
     }
-    producers = [task_id for task_id, task in retrain["tasks"].items() if task["outlets"]]
-    assert producers == ["train_new_model"]
-    assert retrain["tasks"]["train_new_model"]["outlets"] == ["mindpulse_current_model"]
+    # Through an alias: the steps emit an event for the model asset only when they changed the live model.
+    producers = {
+        task_id: task["outlets"]
+        for dag in dags["dags"].values()
+        for task_id, task in dag["tasks"].items()
+        if task["outlets"]
+    }
+    assert producers == {"train_new_model": ["mindpulse_model_changes"], "rollback_model": ["mindpulse_model_changes"]}
+    assert dags["dags"]["model_rollback"]["schedule"]["type"] == "NullTimetable", "triggered by people only"
     for dag_id, dag in dags["dags"].items():
         assert dag["catchup"] is False, dag_id
         assert dag["max_active_runs"] == 1, dag_id
@@ -215,11 +260,19 @@ def test_params_and_their_defaults(dags: dict[str, Any]) -> None:
         "retrain_threshold": 1000,
         "drift_threshold": 0.3,
         "selection_metric": "accuracy",
+        "promotion_tolerance": 0.01,
         "force": False,
+        "force_promote": False,
     }
     assert retrain["selection_metric"]["schema"]["enum"] == ["accuracy", "f1", "precision", "recall", "roc_auc"]
     assert retrain["force"]["schema"]["type"] == "boolean"
     assert {name: param["value"] for name, param in reporting.items()} == {"max_reports": 10, "drift_threshold": 0.3}
+
+
+def image_of(task_id: str) -> dict[str, str]:
+    """The MINDPULSE_IMAGE entry every step's environment has, with the default tag."""
+    tag = (REPO / "VERSION").read_text().strip()
+    return {"MINDPULSE_IMAGE": f"mindpulse/{task_id.replace('_', '-')}:{tag}"}
 
 
 def test_params_reach_the_containers_as_the_contract_env_vars(dags: dict[str, Any]) -> None:
@@ -227,24 +280,39 @@ def test_params_reach_the_containers_as_the_contract_env_vars(dags: dict[str, An
         task_id: task["rendered"]["environment"]
         for task_id, task in dags["dags"]["ml_retrain_pipeline"]["tasks"].items()
     }
-    assert retrain["check_production_data"] == {"RETRAIN_THRESHOLD": "1000", "FORCE": "false"}
-    assert retrain["detect_drift"] == {"DRIFT_THRESHOLD": "0.3", "FORCE": "false"}
-    assert retrain["train_new_model"] == {"SELECTION_METRIC": "accuracy"}
+    assert retrain["check_production_data"] == {"RETRAIN_THRESHOLD": "1000", "FORCE": "false"} | image_of(
+        "check_production_data"
+    )
+    assert retrain["detect_drift"] == {"DRIFT_THRESHOLD": "0.3", "FORCE": "false"} | image_of("detect_drift")
+    assert retrain["train_new_model"] == {
+        "SELECTION_METRIC": "accuracy",
+        "PROMOTION_TOLERANCE": "0.01",
+        "FORCE_PROMOTE": "false",
+    } | image_of("train_new_model")
+    rollback = dags["dags"]["model_rollback"]["tasks"]["rollback_model"]["rendered"]["environment"]
+    assert rollback == {"TO_VERSION": "", "REASON": "None", "REQUESTED_BY": "ana"} | image_of("rollback_model")
     reporting = {
         task_id: task["rendered"]["environment"]
         for task_id, task in dags["dags"]["evidently_reporting_pipeline"]["tasks"].items()
     }
-    assert reporting["cleanup_old_reports"] == {"MAX_REPORTS": "10"}
+    assert reporting["cleanup_old_reports"] == {"MAX_REPORTS": "10"} | image_of("cleanup_old_reports")
     assert reporting["generate_data_drift_report"]["DRIFT_THRESHOLD"] == "0.3"
     assert reporting["send_report_summary"]["DRIFT_THRESHOLD"] == "0.3"
 
 
-def test_one_report_stamp_for_every_task_of_a_reporting_run(dags: dict[str, Any]) -> None:
-    tasks = dags["dags"]["evidently_reporting_pipeline"]["tasks"]
-    stamped = {task_id for task_id, task in tasks.items() if "REPORT_STAMP" in task["rendered"]["environment"]}
-    assert stamped == REPORTS_OF_A_RUN | {"send_report_summary"}
+@pytest.mark.parametrize(
+    ("dag_id", "writers"),
+    [
+        ("evidently_reporting_pipeline", REPORTS_OF_A_RUN | {"send_report_summary"}),
+        ("ml_retrain_pipeline", {"backup_current_model", "merge_production_data", "notify_retrain_success"}),
+    ],
+)
+def test_one_run_stamp_for_every_file_a_run_writes(dags: dict[str, Any], dag_id: str, writers: set[str]) -> None:
+    tasks = dags["dags"][dag_id]["tasks"]
+    stamped = {task_id for task_id, task in tasks.items() if "RUN_STAMP" in task["rendered"]["environment"]}
+    assert stamped == writers
     # describe_dags.py renders with dag_run.run_after = 2026-02-09 06:00:00 UTC.
-    assert {tasks[task_id]["rendered"]["environment"]["REPORT_STAMP"] for task_id in stamped} == {"20260209_060000"}
+    assert {tasks[task_id]["rendered"]["environment"]["RUN_STAMP"] for task_id in stamped} == {"20260209_060000"}
 
 
 def test_notify_gets_every_earlier_result_and_null_for_the_missing_ones(dags: dict[str, Any]) -> None:
@@ -271,7 +339,9 @@ def test_schedules_and_param_defaults_follow_environment_and_variables(configure
         "retrain_threshold": 500,
         "drift_threshold": 0.45,
         "selection_metric": "f1",
+        "promotion_tolerance": 0.01,
         "force": True,
+        "force_promote": False,
     }
     assert {name: param["value"] for name, param in reporting["params"].items()} == {
         "max_reports": 4,
@@ -280,6 +350,7 @@ def test_schedules_and_param_defaults_follow_environment_and_variables(configure
     assert retrain["tasks"]["check_production_data"]["rendered"]["environment"] == {
         "RETRAIN_THRESHOLD": "500",
         "FORCE": "true",
+        "MINDPULSE_IMAGE": "mindpulse/check-production-data:9.9.9",
     }
 
 
@@ -313,4 +384,4 @@ def test_an_invalid_setting_is_an_import_error_that_names_it(tmp_path: Path) -> 
     assert "mindpulse_retrain_threshold" in broken["import_errors"]["ml_retrain_pipeline.py"]
     assert "'lots'" in broken["import_errors"]["ml_retrain_pipeline.py"]
     # The other DAG does not use that setting and still loads.
-    assert set(broken["dags"]) == {"evidently_reporting_pipeline"}
+    assert set(broken["dags"]) == {"evidently_reporting_pipeline", "model_rollback"}

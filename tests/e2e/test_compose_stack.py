@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.images.image_secrets import URL_CREDENTIALS, secret_settings
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
@@ -104,13 +106,62 @@ def test_airflow_components_share_secrets_without_any_value_in_the_file(default_
         assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
         assert environment["AIRFLOW__API_AUTH__JWT_SECRET_CMD"] == "cat /opt/airflow/secrets/jwt_secret"
         assert environment["AIRFLOW__CORE__FERNET_KEY_CMD"] == "cat /opt/airflow/secrets/fernet_key"
+        assert environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"] == "cat /opt/airflow/secrets/sql_alchemy_conn"
         assert "AIRFLOW__API_AUTH__JWT_SECRET" not in environment
         assert "AIRFLOW__CORE__FERNET_KEY" not in environment
+        assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in environment
     for name in AIRFLOW_SERVICES:
         assert services[name]["healthcheck"]["test"], name
         assert services[name]["restart"] == "unless-stopped", name
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+# The one secret the stack ships, documented in .env.example and the README and warned about by
+# airflow-init and quickstart.sh: the first admin user's password.
+DEV_LOGIN = {"AIRFLOW_ADMIN_PASSWORD": "admin"}
+
+
+def _env_example() -> dict[str, str]:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_compose_file_and_env_example_ship_no_secret_but_the_dev_login(default_config: dict[str, Any]) -> None:
+    shipped = {
+        "compose " + name: service.get("environment") or {} for name, service in default_config["services"].items()
+    }
+    shipped[".env.example"] = _env_example()
+    for source, environment in shipped.items():
+        values = {name: str(value) for name, value in environment.items() if name not in DEV_LOGIN}
+        assert secret_settings(values) == [], source
+        assert [name for name, value in values.items() if URL_CREDENTIALS.search(value.encode())] == [], source
+        assert {name: environment[name] for name in DEV_LOGIN.keys() & environment.keys()} == {
+            name: DEV_LOGIN[name] for name in DEV_LOGIN.keys() & environment.keys()
+        }, source
+    assert {"POSTGRES_PASSWORD", *DEV_LOGIN} <= set(shipped[".env.example"])
+
+
+def test_each_secret_volume_reaches_only_its_readers(default_config: dict[str, Any]) -> None:
+    services = default_config["services"]
+
+    def mounts(volume: str) -> dict[str, bool]:
+        return {
+            name: bool(mount.get("read_only"))
+            for name, service in services.items()
+            for mount in service.get("volumes", [])
+            if mount.get("source") == volume
+        }
+
+    assert mounts("airflow-secrets") == {"secrets-init": False, "airflow-init": True} | dict.fromkeys(
+        AIRFLOW_SERVICES, True
+    )
+    assert mounts("postgres-secrets") == {"secrets-init": False, "postgres": True}
+    assert services["secrets-init"]["network_mode"] == "none"
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres/postgres_password"
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+    assert postgres["depends_on"]["secrets-init"]["condition"] == "service_completed_successfully"
 
 
 def test_only_the_scheduler_gets_the_docker_socket(default_config: dict[str, Any]) -> None:
@@ -128,6 +179,14 @@ def test_only_the_scheduler_gets_the_docker_socket(default_config: dict[str, Any
 # --- the PostgreSQL image ----------------------------------------------------------------------
 
 
+def _wait_for_postgres(container: str, user: str, database: str) -> None:
+    deadline = time.monotonic() + 120
+    while _run(["docker", "exec", container, "pg_isready", "-h", "127.0.0.1", "-U", user, "-d", database]).returncode:
+        running = _run(["docker", "inspect", "--format", "{{.State.Running}}", container]).stdout.strip()
+        assert running == "true" and time.monotonic() < deadline, _run(["docker", "logs", container]).stderr
+        time.sleep(1)
+
+
 @pytest.mark.docker
 def test_postgres_image_initialises_like_the_official_one() -> None:
     image = f"mindpulse/postgres:{TAG}"
@@ -138,10 +197,7 @@ def test_postgres_image_initialises_like_the_official_one() -> None:
     started = _run(["docker", "run", "-d", "--name", name, *env, image])
     assert started.returncode == 0, started.stderr
     try:
-        deadline = time.monotonic() + 120
-        while _run(["docker", "exec", name, "pg_isready", "-h", "127.0.0.1", "-U", "meta", "-d", "metadb"]).returncode:
-            assert time.monotonic() < deadline, _run(["docker", "logs", name]).stderr
-            time.sleep(1)
+        _wait_for_postgres(name, "meta", "metadb")
 
         def query(password: str) -> subprocess.CompletedProcess:
             sql = ["psql", "-h", "127.0.0.1", "-U", "meta", "-d", "metadb", "-tAc", "select current_user"]
@@ -156,6 +212,26 @@ def test_postgres_image_initialises_like_the_official_one() -> None:
     refused = _run(["docker", "run", "--rm", image])
     assert refused.returncode != 0
     assert "POSTGRES_PASSWORD" in refused.stderr
+
+
+@pytest.mark.docker
+def test_postgres_image_takes_the_password_from_a_file(tmp_path: Path) -> None:
+    """POSTGRES_PASSWORD_FILE, as compose passes the generated password (the official image has it too)."""
+    image = f"mindpulse/postgres:{TAG}"
+    (tmp_path / "password").write_text("from-a-file\n")
+    # Readable by the server's uid 999, as secrets-init makes it.
+    tmp_path.chmod(0o755)
+    (tmp_path / "password").chmod(0o644)
+    name = f"mindpulse-test-pg-{uuid.uuid4().hex[:8]}"
+    secret = ["-v", f"{tmp_path}:/run/secrets/pg:ro", "-e", "POSTGRES_PASSWORD_FILE=/run/secrets/pg/password"]
+    started = _run(["docker", "run", "-d", "--name", name, *secret, "-e", "POSTGRES_USER=meta", image])
+    assert started.returncode == 0, started.stderr
+    try:
+        _wait_for_postgres(name, "meta", "meta")
+        sql = ["psql", "-h", "127.0.0.1", "-U", "meta", "-d", "meta", "-tAc", "select current_user"]
+        assert _run(["docker", "exec", "-e", "PGPASSWORD=from-a-file", name, *sql]).stdout.strip() == "meta"
+    finally:
+        _run(["docker", "rm", "-f", "-v", name])
 
 
 # --- the running stack -------------------------------------------------------------------------
@@ -336,6 +412,52 @@ def test_stack_comes_up_healthy_and_seeded(stack: Stack) -> None:
     assert len((data / "prod_data.csv").read_text().splitlines()) == SEEDED_ROWS + 1
     assert (stack.shared / "models" / "current" / "model.joblib").is_file()
     assert not (data / ".demo-seed-pending").exists()
+
+
+# Prints what every Airflow component reads for its secrets (through the *_CMD settings).
+SECRETS_SCRIPT = """
+import json
+from airflow.configuration import conf
+print(json.dumps({
+    "fernet_key": conf.get("core", "fernet_key"),
+    "jwt_secret": conf.get("api_auth", "jwt_secret"),
+    "api_secret_key": conf.get("api", "secret_key"),
+    "sql_alchemy_conn": conf.get("database", "sql_alchemy_conn"),
+}))
+"""
+
+
+def _repository_text() -> str:
+    listed = _run(["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard"]).stdout.split()
+    files = [REPO / path for path in listed if (REPO / path).is_file()]
+    return "\n".join(path.read_bytes().decode(errors="replace") for path in files if path.stat().st_size < 1 << 20)
+
+
+@pytest.mark.e2e
+def test_secrets_are_generated_shared_and_found_nowhere_else(stack: Stack) -> None:
+    seen = {}
+    for service in ("airflow-webserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        printed = stack.exec(service, "python", "-c", SECRETS_SCRIPT)
+        assert printed.returncode == 0, printed.stderr[-2000:]
+        seen[service] = json.loads(printed.stdout.strip().splitlines()[-1])
+    # Every component must have the same values: a JWT signed by one is checked by the others.
+    first = seen["airflow-webserver"]
+    assert all(values == first for values in seen.values()), "the Airflow components read different secrets"
+
+    password = urllib.parse.urlsplit(first["sql_alchemy_conn"]).password or ""
+    generated = {name: first[name] for name in ("fernet_key", "jwt_secret", "api_secret_key")}
+    generated["postgres password"] = urllib.parse.unquote(password)
+    assert len(base64.urlsafe_b64decode(generated["fernet_key"])) == 32, "not a Fernet key"
+    for name, value in generated.items():
+        assert len(value) >= 32, f"{name} is empty or short"
+    repository = _repository_text()
+    found = [name for name, value in generated.items() if value in repository]
+    assert found == [], f"secrets that are in the repository: {found}"
+    # Not handed around in the environment either: only the files of the secret volumes hold them.
+    for service in (*AIRFLOW_SERVICES, "postgres", "secrets-init", "airflow-init"):
+        container_id = stack.compose("ps", "--all", "--quiet", service).stdout.strip()
+        environment = _run(["docker", "inspect", "--format", "{{json .Config.Env}}", container_id]).stdout
+        assert [name for name, value in generated.items() if value in environment] == [], service
 
 
 @pytest.mark.e2e

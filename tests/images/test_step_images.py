@@ -43,10 +43,12 @@ def test_every_image_runs_as_a_non_root_user() -> None:
 
 @pytest.fixture(scope="module")
 def replay(module_volumes: Volumes) -> dict[str, object]:
-    """Bootstrap, 1500 production rows, then the seven retrain steps in DAG order."""
+    """Bootstrap, 1500 production rows whose outcomes follow a new relation (so the new model is
+    clearly better and the gate promotes it), then the seven retrain steps in DAG order."""
     v = module_volumes
     runs = {"bootstrap": v.run("bootstrap", FAST_BOOTSTRAP, data=RW, models=RW)}
-    runs["simulate_traffic"] = v.run("simulate_traffic", {"ROWS": "1500", "SEED": "11"}, data=RW, models=RO)
+    traffic = {"ROWS": "1500", "SEED": "11", "CONCEPT_SHIFT": "1.0"}
+    runs["simulate_traffic"] = v.run("simulate_traffic", traffic, data=RW, models=RO)
     runs["prod_before"] = v.read("data", "prod_data.csv")
     runs["check_production_data"] = v.run("check_production_data", data=RO)
     runs["detect_drift"] = v.run("detect_drift", data=RO)
@@ -54,7 +56,13 @@ def replay(module_volumes: Volumes) -> dict[str, object]:
     runs["merge_production_data"] = v.run("merge_production_data", data=RW)
     runs["train_new_model"] = v.run("train_new_model", data=RW, models=RW)
     runs["archive_production_data"] = v.run("archive_production_data", data=RW)
-    decided = ("check_production_data", "detect_drift", "merge_production_data", "archive_production_data")
+    decided = (
+        "check_production_data",
+        "detect_drift",
+        "merge_production_data",
+        "train_new_model",
+        "archive_production_data",
+    )
     results = {name: runs[name].result if runs[name].code == 0 else None for name in decided}
     runs["notify_retrain_success"] = v.run(
         "notify_retrain_success", {"STEP_RESULTS": json.dumps(results)}, data=RO, models=RO, reports=RW
@@ -69,24 +77,56 @@ def test_replay_retrains_promotes_backs_up_and_archives(replay: dict, module_vol
     assert replay["check_production_data"].result["retrain"] is True
     assert replay["detect_drift"].code == SKIPPED, "undrifted traffic must not count as drift"
     assert replay["backup_current_model"].result["version"] == "v0001"
-    assert replay["train_new_model"].result["version"] == "v0002"
+    trained = replay["train_new_model"].result
+    assert trained["version"] == "v0002" and trained["promoted"] is True, trained["reason"]
+    assert trained["gate"]["evaluation_rows"] == 300
 
     assert v.shell("models", "readlink /models/current").strip() == "versions/v0002"
+    metadata = json.loads(v.shell("models", "cat /models/versions/v0002/metadata.json"))
+    assert metadata["image"] is None, "by hand no MINDPULSE_IMAGE is set; the DAG sets it"
+    assert metadata["status"] == "promoted" and metadata["live_when_registered"] == "v0001"
     assert "metadata.json" in v.shell("models", "ls /models/backups/model_*")
     archived = v.shell("data", "cat /data/archive/prod_data_archived_*.csv").encode("latin-1")
     assert archived == replay["prod_before"]
     assert v.read("data", "prod_data.csv") == replay["prod_before"].split(b"\n", 1)[0] + b"\n"
     summary = json.loads(v.shell("reports", "cat /reports/retrain_summary_*.json"))
-    assert summary["winner"]["version"] == "v0002"
+    assert summary["winner"]["version"] == "v0002" == summary["live_version"] and summary["promoted"] is True
     assert summary["reasons"] == ["1500 labelled rows >= threshold 1000"]
     assert summary["archived_rows"] == 1500
     assert "v0002" in replay["notify_retrain_success"].stdout
 
 
+def test_rollback_makes_the_previous_version_live_and_logs_why(replay: dict, module_volumes: Volumes) -> None:
+    v = module_volumes
+    refused = v.run("rollback_model", models=RW)
+    assert refused.code == 2 and "--reason (or REASON) is required" in refused.stderr
+
+    rolled = v.run("rollback_model", {"REASON": "v0002 misreads new students", "REQUESTED_BY": "ana"}, models=RW)
+    assert rolled.code == 0, rolled.stderr
+    assert rolled.result | {"step": None} == {
+        "step": None,
+        "status": "success",
+        "rolled_back": True,
+        "version": "v0001",
+        "previous": "v0002",
+        "reason": "v0002 misreads new students",
+    }
+    assert v.shell("models", "readlink /models/current").strip() == "versions/v0001"
+    audit = [json.loads(line) for line in v.shell("models", "cat /models/audit.jsonl").splitlines()]
+    assert [(entry["event"], entry["version"], entry["by"]) for entry in audit] == [
+        ("promoted", "v0001", "pipeline"),
+        ("promoted", "v0002", "pipeline"),
+        ("rolled_back", "v0001", "ana"),
+    ]
+    back = v.run("rollback_model", {"TO_VERSION": "v0002", "REASON": "false alarm"}, models=RW)
+    assert back.code == 0 and back.result["version"] == "v0002", back.stderr
+    assert v.shell("models", "readlink /models/current").strip() == "versions/v0002"
+
+
 def test_replay_reporting_writes_three_reports_and_the_index(replay: dict, module_volumes: Volumes) -> None:
     v = module_volumes
     assert v.run("simulate_traffic", {"ROWS": "400", "SEED": "12"}, data=RW, models=RO).code == 0
-    stamp = {"REPORT_STAMP": "20261127_060000"}
+    stamp = {"RUN_STAMP": "20261127_060000"}
     availability = v.run("check_data_availability", data=RO, models=RO)
     assert availability.code == 0 and availability.result["production_rows"] == 400
     for step in ("generate_data_quality_report", "generate_data_drift_report", "generate_model_performance_report"):
@@ -126,7 +166,8 @@ def test_bad_production_data_fails_with_one_line_naming_the_row(volumes: Volumes
     bad_row = "2026-11-26T10:00:00+00:00,-3,Male,Arts,3.1,7.5,4,2.5,60,5,0,1"
     volumes.shell("data", f"printf '{bad_row}\\n' >> /data/prod_data.csv")
 
-    merge = volumes.run("merge_production_data", data=RW)
+    # One bad row in 1201 would be quarantined; with no share to quarantine, it fails the file.
+    merge = volumes.run("merge_production_data", {"MAX_QUARANTINE_SHARE": "0"}, data=RW)
 
     assert merge.code == 1
     assert merge.stderr.strip() == "ERROR: /data/prod_data.csv: line 1202: column Age value '-3' is outside [16, 60]"

@@ -4,33 +4,22 @@ Needs a Docker engine, the images of ./build_images.sh and the Airflow venv. Run
     .venv/bin/python -m pytest tests/integration/test_dags_with_airflow.py
 Airflow comes from .venv-airflow/bin/airflow, or the one next to the interpreter named by
 MINDPULSE_AIRFLOW_PYTHON. Airflow gets a throwaway AIRFLOW_HOME with SQLite; the DAGs get throwaway
-named volumes (removed afterwards), seeded once by the bootstrap image and copied for every scenario.
+named volumes (removed afterwards), seeded once by the bootstrap image and copied for every scenario
+(airflow_harness.py, conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import docker
 import pytest
-from docker.errors import DockerException, ImageNotFound
+
+from tests.integration.airflow_harness import TAG, DagRun, Harness, Volumes
 
 pytestmark = [pytest.mark.airflow, pytest.mark.docker]
 
-REPO = Path(__file__).resolve().parents[2]
-TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
-TOOL_IMAGE = f"mindpulse/family-base:{TAG}"
-REFERENCE_ROWS = "20000"
 RETRAIN_AFTER_CHECKS = (
     "backup_current_model",
     "merge_production_data",
@@ -38,218 +27,6 @@ RETRAIN_AFTER_CHECKS = (
     "archive_production_data",
     "notify_retrain_success",
 )
-
-# Lists every file of the three volumes (mounted read-only) as path -> sha256, or "-> target" for a link.
-SNAPSHOT_SCRIPT = """
-import hashlib, json, os
-files = {}
-for root in ("/data", "/models", "/reports"):
-    for folder, dirs, names in os.walk(root):
-        for name in dirs + names:
-            path = os.path.join(folder, name)
-            if os.path.islink(path):
-                files[path] = "-> " + os.readlink(path)
-            elif os.path.isfile(path):
-                with open(path, "rb") as handle:
-                    files[path] = hashlib.sha256(handle.read()).hexdigest()
-print(json.dumps(files))
-"""
-
-
-@dataclass(frozen=True)
-class Volumes:
-    data: str
-    models: str
-    reports: str
-
-    def environment(self) -> dict[str, str]:
-        """What tells the DAGs (and this test's containers) to use these volumes."""
-        return {
-            "MINDPULSE_DATA_VOLUME": self.data,
-            "MINDPULSE_MODELS_VOLUME": self.models,
-            "MINDPULSE_REPORTS_VOLUME": self.reports,
-        }
-
-    def binds(self, mode: str) -> dict[str, dict[str, str]]:
-        return {
-            self.data: {"bind": "/data", "mode": mode},
-            self.models: {"bind": "/models", "mode": mode},
-            self.reports: {"bind": "/reports", "mode": mode},
-        }
-
-
-@dataclass(frozen=True)
-class DagRun:
-    state: str
-    run_after: datetime
-    tasks: dict[str, str]
-    results: dict[str, dict[str, Any]]
-    promoted_asset_events: int
-
-
-class Harness:
-    """Throwaway volumes and an Airflow home; everything it creates goes when the module is done."""
-
-    def __init__(self, client: docker.DockerClient, airflow_home: Path) -> None:
-        self.client = client
-        self.airflow_home = airflow_home
-        self.prefix = f"mindpulse-it-{uuid.uuid4().hex[:8]}"
-        self.created: list[str] = []
-
-    # --- volumes --------------------------------------------------------------------------------
-    def new_volumes(self, name: str) -> Volumes:
-        volumes = Volumes(*(f"{self.prefix}-{name}-{kind}" for kind in ("data", "models", "reports")))
-        for volume in (volumes.data, volumes.models, volumes.reports):
-            self.client.volumes.create(volume)
-            self.created.append(volume)
-        return volumes
-
-    def copy_of(self, source: Volumes, name: str) -> Volumes:
-        """New volumes with the files of `source`. Mounted at the images' /data, /models and /reports, so a
-        new volume starts out owned by the step user, as in production."""
-        target = self.new_volumes(name)
-        sources = {
-            source.data: {"bind": "/from/data", "mode": "ro"},
-            source.models: {"bind": "/from/models", "mode": "ro"},
-            source.reports: {"bind": "/from/reports", "mode": "ro"},
-        }
-        self.client.containers.run(
-            TOOL_IMAGE,
-            [
-                "sh",
-                "-c",
-                "cp -a /from/data/. /data/ && cp -a /from/models/. /models/ && cp -a /from/reports/. /reports/",
-            ],
-            volumes=target.binds("rw") | sources,
-            user="root",
-            network_mode="none",
-            remove=True,
-        )
-        return target
-
-    def run_step(self, image: str, volumes: Volumes, **environment: str) -> dict[str, Any]:
-        """Run a step image like the DAGs do; its result line as a dict."""
-        output = self.client.containers.run(
-            f"mindpulse/{image}:{TAG}",
-            environment=environment,
-            volumes=volumes.binds("rw"),
-            network_mode="none",
-            remove=True,
-        )
-        return json.loads(output.decode().strip().splitlines()[-1])
-
-    def snapshot(self, volumes: Volumes) -> dict[str, str]:
-        output = self.client.containers.run(
-            TOOL_IMAGE, ["python", "-c", SNAPSHOT_SCRIPT], volumes=volumes.binds("ro"), network_mode="none", remove=True
-        )
-        return json.loads(output)
-
-    def read(self, volumes: Volumes, path: str) -> str:
-        output = self.client.containers.run(
-            TOOL_IMAGE, ["cat", path], volumes=volumes.binds("ro"), network_mode="none", remove=True
-        )
-        return output.decode()
-
-    def remove_volumes(self) -> None:
-        for volume in self.created:
-            self.client.volumes.get(volume).remove(force=True)
-
-    # --- Airflow --------------------------------------------------------------------------------
-    def airflow(self, *arguments: str, environment: dict[str, str] | None = None) -> None:
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("AIRFLOW__", "AIRFLOW_VAR_", "MINDPULSE_"))
-        }
-        env |= {
-            "AIRFLOW_HOME": str(self.airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "orchestrator" / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "MINDPULSE_IMAGE_TAG": TAG,
-            # A failing step fails the test at once instead of after two retries five minutes apart.
-            "MINDPULSE_TASK_RETRIES": "0",
-        }
-        completed = subprocess.run(
-            [str(_airflow_executable()), *arguments],
-            env=env | (environment or {}),
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        assert completed.returncode == 0, f"airflow {' '.join(arguments)} failed:\n{completed.stdout[-6000:]}"
-
-    def dag_test(self, dag_id: str, volumes: Volumes, conf: dict[str, Any] | None = None) -> DagRun:
-        arguments = ["dags", "test", dag_id] + (["--conf", json.dumps(conf)] if conf else [])
-        self.airflow(*arguments, environment=volumes.environment())
-        return self.last_run(dag_id)
-
-    def last_run(self, dag_id: str) -> DagRun:
-        with sqlite3.connect(self.airflow_home / "airflow.db") as db:
-            run_id, state, run_after = db.execute(
-                "SELECT run_id, state, run_after FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
-            ).fetchone()
-            where = {"dag_id": dag_id, "run_id": run_id}
-            tasks = dict(
-                db.execute(
-                    "SELECT task_id, state FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id", where
-                )
-            )
-            # An XCom is stored as JSON; the DockerOperator's is the step's last line, itself JSON.
-            results = {
-                task_id: json.loads(json.loads(value))
-                for task_id, value in db.execute(
-                    "SELECT task_id, value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id"
-                    " AND key = 'return_value'",
-                    where,
-                )
-            }
-            (events,) = db.execute(
-                "SELECT COUNT(*) FROM asset_event JOIN asset ON asset.id = asset_event.asset_id"
-                " WHERE asset.name = 'mindpulse_current_model' AND source_dag_id = :dag_id AND source_run_id = :run_id",
-                where,
-            ).fetchone()
-        return DagRun(state, datetime.fromisoformat(run_after), tasks, results, events)
-
-
-def _airflow_executable() -> Path:
-    configured = os.environ.get("MINDPULSE_AIRFLOW_PYTHON")
-    airflow = Path(configured).with_name("airflow") if configured else REPO / ".venv-airflow" / "bin" / "airflow"
-    if not airflow.is_file():
-        pytest.fail(f"no Airflow at {airflow}: create .venv-airflow or set MINDPULSE_AIRFLOW_PYTHON")
-    return airflow
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as error:
-        pytest.fail(f"no Docker engine answers: {error}")
-    listed = subprocess.run([str(REPO / "build_images.sh"), "--list", "--tag", TAG], capture_output=True, text=True)
-    missing = []
-    for image in listed.stdout.split():
-        try:
-            client.images.get(image)
-        except ImageNotFound:
-            missing.append(image)
-    if listed.returncode != 0 or missing:
-        pytest.fail(f"images missing, run ./build_images.sh first: {', '.join(missing) or listed.stderr}")
-    harness = Harness(client, tmp_path_factory.mktemp("airflow-home"))
-    harness.airflow("db", "migrate")
-    try:
-        yield harness
-    finally:
-        harness.remove_volumes()
-        client.close()
-
-
-@pytest.fixture(scope="module")
-def seeded(harness: Harness) -> Volumes:
-    """Reference data and a first model (v0001), no production data: the start of every scenario."""
-    volumes = harness.new_volumes("seed")
-    harness.run_step("bootstrap", volumes, REFERENCE_ROWS=REFERENCE_ROWS, SEED="42")
-    return volumes
 
 
 def _current_version(snapshot: dict[str, str]) -> str:
@@ -288,7 +65,8 @@ def _assert_retrained(harness: Harness, volumes: Volumes, before: dict[str, str]
 
 def test_enough_labelled_rows_retrain_and_promote_a_new_model(harness: Harness, seeded: Volumes) -> None:
     volumes = harness.copy_of(seeded, "volume")
-    harness.run_step("simulate-traffic", volumes, ROWS="1500", SEED="1")
+    # Outcomes that follow a new relation: the new model is clearly better and the gate promotes it.
+    harness.run_step("simulate-traffic", volumes, ROWS="1500", SEED="1", CONCEPT_SHIFT="1.0")
     before = harness.snapshot(volumes)
 
     started = time.monotonic()
@@ -302,6 +80,45 @@ def test_enough_labelled_rows_retrain_and_promote_a_new_model(harness: Harness, 
         **dict.fromkeys(RETRAIN_AFTER_CHECKS, "success"),
     }
     _assert_retrained(harness, volumes, before, run)
+    assert run.results["train_new_model"]["gate"]["evaluation_rows"] == 300
+    new_version = run.results["train_new_model"]["version"]
+    metadata = json.loads(harness.read(volumes, f"/models/versions/{new_version}/metadata.json"))
+    assert metadata["image"] == f"mindpulse/train-new-model:{TAG}", "the model names the image that trained it"
+
+    # One command back: the rollback DAG makes the previous version live and tells the reports.
+    rollback = harness.dag_test("model_rollback", volumes, conf={"reason": "integration test"})
+    assert rollback.state == "success" and rollback.promoted_asset_events == 1
+    assert _current_version(harness.snapshot(volumes)) == _current_version(before)
+    audit = [json.loads(line) for line in harness.read(volumes, "/models/audit.jsonl").splitlines()]
+    assert (audit[-1]["event"], audit[-1]["previous"], audit[-1]["reason"]) == (
+        "rolled_back",
+        new_version,
+        "integration test",
+    )
+
+
+def test_a_challenger_the_gate_cannot_judge_is_registered_as_rejected(harness: Harness, seeded: Volumes) -> None:
+    volumes = harness.copy_of(seeded, "rejected")
+    harness.run_step("simulate-traffic", volumes, ROWS="100", SEED="5")
+    before = harness.snapshot(volumes)
+
+    run = harness.dag_test("ml_retrain_pipeline", volumes, conf={"force": True})
+
+    assert run.state == "success"
+    assert run.tasks == {"check_production_data": "success", "detect_drift": "success"} | dict.fromkeys(
+        RETRAIN_AFTER_CHECKS, "success"
+    )
+    trained = run.results["train_new_model"]
+    assert trained["promoted"] is False and "only 20 two-class evaluation rows" in trained["reason"]
+    after = harness.snapshot(volumes)
+    assert after["/models/current"] == before["/models/current"], "the live model stays"
+    assert run.promoted_asset_events == 0, "the reports are not rerun for a model that did not go live"
+    rejected = json.loads(harness.read(volumes, f"/models/versions/{trained['version']}/metadata.json"))
+    assert rejected["status"] == "rejected"
+    assert list(_under(after, "/data/archive/").values()) == [before["/data/prod_data.csv"]], "rows are used once"
+    summaries = [path for path in _under(after, "/reports/") if Path(path).name.startswith("retrain_summary_")]
+    summary = json.loads(harness.read(volumes, summaries[0]))
+    assert summary["promoted"] is False and summary["live_version"] == _current_version(before)
 
 
 def test_few_rows_without_drift_skip_the_retrain_and_touch_nothing(harness: Harness, seeded: Volumes) -> None:
@@ -329,7 +146,9 @@ def test_strong_drift_retrains_with_few_rows(harness: Harness, seeded: Volumes) 
     before = harness.snapshot(volumes)
 
     started = time.monotonic()
-    run = harness.dag_test("ml_retrain_pipeline", volumes)
+    # 60 evaluation rows cannot show that a model trained mostly on the old rows is better: a person
+    # who wants the retrain to go live anyway forces the promotion.
+    run = harness.dag_test("ml_retrain_pipeline", volumes, conf={"force_promote": True})
     print(f"retrain on 300 drifted rows: {time.monotonic() - started:.0f} s")
 
     assert run.state == "success"
@@ -400,4 +219,58 @@ def test_airflow_image_loads_the_dags_and_has_no_ml_library(harness: Harness) ->
         f"mindpulse/airflow:{TAG}", ["python", "-c", script], network_mode="none", remove=True, stderr=False
     )
     found = json.loads(output.decode().strip().splitlines()[-1])
-    assert found == {"dags": ["evidently_reporting_pipeline", "ml_retrain_pipeline"], "errors": [], "ml": []}
+    dag_ids = ["evidently_reporting_pipeline", "ml_retrain_pipeline", "model_rollback"]
+    assert found == {"dags": dag_ids, "errors": [], "ml": []}
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "task_id", "environment", "network", "read_only", "outcome"),
+    [
+        # Reads /data only; with no production data it skips (exit 99).
+        ("ml_retrain_pipeline", "check_production_data", {}, "none", {"/data"}, "DockerContainerFailedSkipException"),
+        # Writes /reports, and with a webhook configured it is one of the two steps that get a network.
+        (
+            "evidently_reporting_pipeline",
+            "send_report_summary",
+            {"MINDPULSE_WEBHOOK_URL": "http://127.0.0.1:9/hook"},
+            "bridge",
+            {"/data", "/models"},
+            "success",
+        ),
+    ],
+)
+def test_task_containers_reach_the_engine_locked_down(
+    harness: Harness,
+    dag_id: str,
+    task_id: str,
+    environment: dict[str, str],
+    network: str,
+    read_only: set[str],
+    outcome: str,
+) -> None:
+    """What the engine was asked for when the DAG's own operator ran: the provider's code path, not our
+    reading of it, so a provider upgrade that stops passing the lockdown on fails here."""
+    volumes = harness.new_volumes(f"lockdown-{task_id.replace('_', '-')}")
+    container = f"{harness.prefix}-{task_id.replace('_', '-')}"
+    try:
+        assert harness.execute_task(dag_id, task_id, container, volumes.environment() | environment) == outcome
+        inspected = harness.client.api.inspect_container(container)
+    finally:
+        harness.client.api.remove_container(container, force=True)
+
+    host = inspected["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["Tmpfs"] == {"/tmp": "rw,noexec,nosuid,nodev,size=256m"}
+    assert host["CapDrop"] == ["ALL"]
+    assert not host["CapAdd"]
+    assert host["Privileged"] is False
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["PidsLimit"] > 0
+    assert host["Memory"] > 0
+    assert host["NetworkMode"] == network
+    assert {mount["Type"] for mount in host["Mounts"]} == {"volume"}
+    assert {mount["Target"] for mount in host["Mounts"] if mount.get("ReadOnly")} == read_only
+    container_environment = dict(line.split("=", 1) for line in inspected["Config"]["Env"])
+    assert container_environment["MINDPULSE_IMAGE"] == f"mindpulse/{task_id.replace('_', '-')}:{TAG}"
+    # The image's own user (MINDPULSE_TASK_USER is unset), which is not root.
+    assert inspected["Config"]["User"] == "mindpulse"

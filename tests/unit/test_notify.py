@@ -178,8 +178,16 @@ FULL_SUMMARY = {
     "labelled_rows": 1250,
     "archived_rows": 1500,
     "drift_share": 0.42,
-    "winner": {"algorithm": "xgboost", "version": "v0004", "metrics": {"accuracy": 0.845, "f1": 0.8}},
-    "previous": {"version": "v0003", "metrics": {"accuracy": 0.812, "f1": 0.9}},
+    "winner": {"algorithm": "xgboost", "version": "v0004"},
+    "promoted": True,
+    "live_version": "v0004",
+    "decision": "accuracy 0.8450 vs live v0003 0.8120 on 250 held-out rows: within tolerance 0.01",
+    "gate": {
+        "champion_version": "v0003",
+        "evaluation_rows": 250,
+        "challenger": {"accuracy": 0.845, "f1": 0.8},
+        "champion": {"accuracy": 0.812, "f1": 0.9},
+    },
     "selection_metric": "accuracy",
 }
 
@@ -187,29 +195,49 @@ FULL_SUMMARY = {
 def test_the_retrain_text_tells_decision_data_and_result() -> None:
     text = notify.retrain_summary_text(FULL_SUMMARY)
 
-    assert text.splitlines()[0] == "MindPulse retrain finished: model v0004 (xgboost)"
+    assert text.splitlines()[0] == "MindPulse retrain finished: model v0004 (xgboost) promoted: now live"
     assert "because drift share 0.42 > 0.3; 1250 labelled rows >= threshold 1000" in text
     assert "1,500 production, 1,250 labelled, 1,500 archived" in text
     assert "Drift share: 42.0%" in text
-    assert "accuracy: 0.8120 (v0003) -> 0.8450 (v0004), +0.0330" in text
+    assert "accuracy on 250 held-out rows: 0.8120 (v0003) -> 0.8450 (v0004), +0.0330" in text
+    assert text.splitlines()[-1] == f"Gate: {FULL_SUMMARY['decision']}"
 
 
 def test_the_retrain_text_compares_on_the_selection_metric() -> None:
     text = notify.retrain_summary_text({**FULL_SUMMARY, "selection_metric": "f1"})
 
-    assert "f1: 0.9000 (v0003) -> 0.8000 (v0004), -0.1000" in text
+    assert "f1 on 250 held-out rows: 0.9000 (v0003) -> 0.8000 (v0004), -0.1000" in text
+
+
+def test_quarantined_rows_are_counted_and_located_only_when_there_are_some() -> None:
+    quarantine = "/data/quarantine/prod_data_quarantined_20261126_120000.csv"
+    text = notify.retrain_summary_text({**FULL_SUMMARY, "quarantined_rows": 12, "quarantine_file": quarantine})
+
+    assert f"Quarantined: 12 bad production rows set aside, not trained on; lines and reasons in {quarantine}" in text
+    assert "Quarantined" not in notify.retrain_summary_text({**FULL_SUMMARY, "quarantined_rows": 0})
+
+
+def test_a_rejected_model_says_which_one_stays_live() -> None:
+    text = notify.retrain_summary_text({**FULL_SUMMARY, "promoted": False, "live_version": "v0003"})
+
+    assert text.splitlines()[0] == "MindPulse retrain finished: model v0004 (xgboost) rejected: v0003 stays live"
 
 
 def test_a_first_model_has_no_comparison() -> None:
-    text = notify.retrain_summary_text({**FULL_SUMMARY, "previous": None, "drift_share": None})
+    first = {**FULL_SUMMARY, "gate": {}, "drift_share": None, "decision": "no live model yet"}
+    text = notify.retrain_summary_text(first)
 
-    assert "accuracy: 0.8450 (v0004); no previous model" in text
+    assert "held-out rows" not in text
+    assert text.splitlines()[-1] == "Gate: no live model yet"
     assert "Drift share: not measured" in text
 
 
 def test_an_empty_summary_still_gives_a_readable_text() -> None:
     text = notify.retrain_summary_text({})
 
-    assert text.splitlines()[0] == "MindPulse retrain finished: model unknown version (unknown algorithm)"
+    assert (
+        text.splitlines()[0]
+        == "MindPulse retrain finished: model unknown version (unknown algorithm) rejected: ? stays live"
+    )
     assert "no reason recorded" in text
     assert "Rows: ? production, ? labelled, ? archived" in text

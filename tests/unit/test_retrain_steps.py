@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 
 import pandas as pd
 import pytest
 
-from mindpulse import demo, merge, monitoring, production, registry, schema, training
+from mindpulse import demo, merge, monitoring, production, registry, reporting, schema, training
 from mindpulse.paths import Layout
 from mindpulse.step import NothingToDo, StepError
 
@@ -69,10 +71,11 @@ def test_merge_appends_labelled_rows_with_new_ids_and_records_consumption(seeded
     training_set = schema.load_reference(seeded.training_data)
     reference = schema.load_reference(seeded.reference_data)
     assert result["labelled_production_rows"] == len(labelled)
-    assert len(training_set) == len(reference) + len(labelled) - result["duplicates_dropped"]
+    trained_on = len(labelled) - result["evaluation_rows"]
+    assert len(training_set) == len(reference) + trained_on - result["duplicates_dropped"]
     added = training_set.iloc[len(reference) :]
     assert added[schema.ID].min() == reference[schema.ID].max() + 1
-    assert added[schema.TARGET].tolist() == labelled[schema.ACTUAL].astype(int).tolist()
+    assert added[schema.TARGET].tolist() == labelled[schema.ACTUAL].astype(int).tolist()[:trained_on]
     manifest = production.Consumption.load(seeded)
     assert manifest.rows == 200 and manifest.consumed_bytes == seeded.production_data.stat().st_size
 
@@ -85,7 +88,8 @@ def test_merge_drops_production_rows_the_reference_already_holds(seeded: Layout)
     lines = copied[list(schema.PRODUCTION_COLUMNS)].to_csv(index=False, header=False).encode()
     production.append_lines(seeded, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
 
-    assert merge.merge_production_data(seeded, "20261126_120000")["duplicates_dropped"] == 5
+    merged = merge.merge_production_data(seeded, "20261126_120000", evaluation_share=0.0)
+    assert merged["duplicates_dropped"] == 5
 
 
 def test_bad_production_data_stops_the_merge_before_anything_is_written(seeded: Layout) -> None:
@@ -99,32 +103,183 @@ def test_bad_production_data_stops_the_merge_before_anything_is_written(seeded: 
     assert not seeded.consumption_manifest.exists()
 
 
-def test_training_promotes_the_best_candidate_and_makes_its_data_the_reference(seeded: Layout) -> None:
-    simulate(seeded, 300)
-    merge.merge_production_data(seeded, "20261126_120000")
-    before = registry.current_metadata(seeded)
+BAD_AGE = b"2026-11-26T10:00:00+00:00,-3,Male,Arts,3.1,7.5,4.0,2.5,60,5,0,1\n"
+BAD_DEPARTMENT = b"2026-11-26T10:00:00+00:00,21,Male,Law,3.1,7.5,4.0,2.5,60,5,0,1\n"
 
-    result = training.train_and_promote(
-        seeded, seeded.training_data, "f1", seed=1, test_size=0.25, provenance={"trained_by": "test"}
+
+def insert_bad_lines(layout: Layout) -> bytes:
+    """Lines 3 and 250 of a 300-row prod_data.csv made bad: 2 of 302 rows, within the 1% quarantine share."""
+    lines = layout.production_data.read_bytes().splitlines(keepends=True)
+    lines.insert(2, BAD_AGE)
+    lines.insert(249, BAD_DEPARTMENT)
+    layout.production_data.write_bytes(b"".join(lines))
+    return b"".join(lines)
+
+
+def test_merge_quarantines_a_few_bad_rows_and_still_consumes_every_byte(seeded: Layout) -> None:
+    simulate(seeded, 300, unlabelled=0.2)
+    good = schema.load_production(seeded.production_data)
+    raw = insert_bad_lines(seeded)
+
+    result = merge.merge_production_data(seeded, "20261126_120000")
+
+    quarantine = seeded.quarantine_file("20261126_120000")
+    assert result["quarantined_rows"] == 2 and result["quarantine_file"] == str(quarantine)
+    assert result["production_rows"] == 300 and result["labelled_production_rows"] == len(schema.labelled(good))
+    listed = list(csv.reader(io.StringIO(quarantine.read_text())))
+    assert listed == [
+        ["line_number", "reason", "original_line"],
+        ["3", "column Age value '-3' is outside [16, 60]", BAD_AGE.decode().rstrip("\n")],
+        ["250", "column Department value 'Law' is not one of Arts, Business, Engineering, Medical, Science",
+         BAD_DEPARTMENT.decode().rstrip("\n")],
+    ]  # fmt: skip
+    # Every byte is consumed, so the archive holds every line, the bad ones included.
+    manifest = production.Consumption.load(seeded)
+    assert (manifest.consumed_bytes, manifest.rows) == (len(raw), 302)
+    archived = production.archive_consumed(seeded)
+    assert seeded.archive_file("20261126_120000").read_bytes() == raw
+    assert archived["archived_rows"] == 302
+
+
+def test_a_later_merge_replaces_the_quarantine_file_of_a_merge_never_archived(seeded: Layout) -> None:
+    simulate(seeded, 300)
+    insert_bad_lines(seeded)
+    merge.merge_production_data(seeded, "20261126_120000")
+    # That run failed after the merge: its rows stay in prod_data.csv and the next run lists them again.
+    merge.merge_production_data(seeded, "20261127_120000")
+    assert list(seeded.quarantine_dir.iterdir()) == [seeded.quarantine_file("20261127_120000")]
+
+
+def test_the_read_only_steps_count_quarantined_rows_alike(seeded: Layout) -> None:
+    simulate(seeded, 300, unlabelled=0.5)
+    insert_bad_lines(seeded)
+    labelled = len(schema.labelled(schema.parse_production_rows(seeded.production_data.read_bytes(), "p", 0.01).rows))
+    counts = {"production_rows": 300, "labelled_rows": labelled, "quarantined_rows": 2}
+
+    checked = monitoring.check_production_data(seeded, threshold=1, force=False)
+    with pytest.raises(NothingToDo) as too_few:
+        monitoring.detect_drift(seeded, threshold=0.3, min_rows=1000, force=False)
+    available = reporting.check_data_availability(seeded)
+    for result in (checked, too_few.value.result, available):
+        assert {key: result[key] for key in counts} == counts
+    assert not seeded.quarantine_dir.exists(), "only the merge writes the quarantine file"
+
+
+def test_too_many_bad_rows_fail_every_step_that_reads_production_data(seeded: Layout) -> None:
+    simulate(seeded, 100)
+    insert_bad_lines(seeded)  # 2 of 102 rows: 2%
+    for run in (
+        lambda: monitoring.check_production_data(seeded, threshold=1, force=False),
+        lambda: monitoring.detect_drift(seeded, threshold=0.3, min_rows=1, force=False),
+        lambda: merge.merge_production_data(seeded, "20261126_120000"),
+        lambda: reporting.check_data_availability(seeded),
+    ):
+        with pytest.raises(StepError, match=r"prod_data.csv: line 3: column Age value '-3' .*\(2 of 102 rows are bad"):
+            run()
+    assert not seeded.quarantine_dir.exists() and not seeded.consumption_manifest.exists()
+
+
+def train(layout: Layout, **settings: object) -> dict:
+    return training.train_and_register(
+        layout, layout.training_data, layout.evaluation_data, training.TrainingSettings(**settings), {}
     )
 
-    assert result["version"] == "v0002" == registry.current_version(seeded)
-    best = max(result["candidates"].values(), key=lambda metrics: metrics["f1"])
-    assert result["metrics"] == best
+
+def test_merge_holds_out_the_newest_labelled_rows_for_evaluation(seeded: Layout) -> None:
+    simulate(seeded, 500, unlabelled=0.2)
+    labelled = schema.labelled(schema.load_production(seeded.production_data))
+
+    result = merge.merge_production_data(seeded, "20261126_120000", evaluation_share=0.25)
+
+    evaluation = schema.load_reference(seeded.evaluation_data)
+    assert result["evaluation_rows"] == len(evaluation) == len(labelled) // 4
+    newest = labelled.tail(len(evaluation))
+    assert evaluation[schema.TARGET].tolist() == newest[schema.ACTUAL].astype(int).tolist()
+    assert evaluation["CGPA"].tolist() == newest["CGPA"].tolist()
+    training_ids = set(schema.load_reference(seeded.training_data)[schema.ID])
+    assert training_ids.isdisjoint(evaluation[schema.ID]), "evaluation rows are never trained on"
+
+
+def test_a_better_challenger_after_a_concept_shift_goes_live_and_its_window_becomes_the_reference(
+    seeded: Layout,
+) -> None:
+    simulate(seeded, 2000, seed=5, concept=1.0)
+    merge.merge_production_data(seeded, "20261126_120000")
+
+    result = train(seeded, metric="accuracy")
+
+    assert result["promoted"] and result["version"] == "v0002" == registry.current_version(seeded)
+    assert result["window"] == "recent", "after a full concept shift only the new rows teach the right relation"
+    gate = result["gate"]
+    assert gate["champion_version"] == "v0001" and gate["evaluation_rows"] == 400
+    assert gate["challenger"]["accuracy"] > gate["champion"]["accuracy"]
     metadata = registry.current_metadata(seeded)
-    assert metadata["previous"] == {"version": "v0001", "metrics": before["metrics"]}
-    assert set(metadata["candidates"]) == set(training.ALGORITHMS)
-    assert metadata["training_rows"] == result["training_rows"]
-    assert seeded.reference_data.read_bytes() == seeded.training_data.read_bytes()
-    assert (seeded.versions_dir / "v0001" / "model.joblib").exists(), "old versions are kept"
-    model = training.load_current_model(seeded)
-    assert set(model.predict(schema.load_reference(seeded.reference_data)[list(schema.FEATURES)])) <= {0, 1}
+    assert metadata["status"] == "promoted" and metadata["live_when_registered"] == "v0001"
+    assert set(metadata["candidates"]) == {f"{a}@{w}" for a in training.ALGORITHMS for w in training.WINDOWS}
+    assert metadata["training_data_sha256"] == production.digest(seeded.training_data.read_bytes())
+    reference = schema.load_reference(seeded.reference_data)
+    assert len(reference) == metadata["training_rows"] == 1600
+    assert registry.audit_entries(seeded)[-1] | {"at": None} == {
+        "at": None,
+        "event": "promoted",
+        "version": "v0002",
+        "previous": "v0001",
+        "live": "v0002",
+        "reason": result["reason"],
+        "by": "pipeline",
+    }
+
+
+def test_a_worse_challenger_is_registered_as_rejected_and_the_live_model_stays(seeded: Layout) -> None:
+    simulate(seeded, 1000, seed=6)
+    merge.merge_production_data(seeded, "20261126_120000")
+    noise = schema.load_reference(seeded.training_data).sample(frac=1.0, random_state=1)[schema.TARGET].to_numpy()
+    scrambled = schema.load_reference(seeded.training_data).assign(**{schema.TARGET: noise})
+    scrambled.to_csv(seeded.training_data, index=False)
+    reference_before = seeded.reference_data.read_bytes()
+
+    result = train(seeded)
+
+    assert not result["promoted"] and result["status"] == "rejected"
+    assert registry.current_version(seeded) == "v0001" == result["live_version"]
+    assert "below tolerance" in result["reason"]
+    rejected = registry.version_metadata(seeded, "v0002")
+    assert rejected["status"] == "rejected" and rejected["gate"]["champion"]["accuracy"] > 0.7
+    assert seeded.reference_data.read_bytes() == reference_before, "the reference stays the live model's data"
+    assert registry.audit_entries(seeded)[-1]["event"] == "rejected"
+
+    forced = train(seeded, force_promote=True)
+    assert forced["promoted"] and forced["version"] == "v0003" == registry.current_version(seeded)
+    assert forced["reason"].startswith("forced by a person")
+
+
+def test_without_enough_evaluation_rows_the_gate_keeps_the_live_model(seeded: Layout) -> None:
+    simulate(seeded, 100, seed=8)
+    merge.merge_production_data(seeded, "20261126_120000")
+    result = train(seeded)
+    assert not result["promoted"] and "only 20 two-class evaluation rows" in result["reason"]
+    assert registry.current_version(seeded) == "v0001"
+
+
+def test_a_retried_training_finishes_the_version_it_registered_instead_of_adding_one(seeded: Layout) -> None:
+    simulate(seeded, 2000, seed=5, concept=1.0)
+    merge.merge_production_data(seeded, "20261126_120000")
+    first = train(seeded)
+    # As if the first attempt had crashed after registering, before switching the live model.
+    registry._point_current_at(seeded, "v0001")
+    seeded.audit_log.write_text(seeded.audit_log.read_text().splitlines(keepends=True)[0])
+
+    again = train(seeded)
+
+    assert again["version"] == first["version"] == "v0002" == registry.current_version(seeded)
+    assert registry.versions(seeded) == ["v0001", "v0002"]
+    assert [entry["event"] for entry in registry.audit_entries(seeded)] == ["promoted", "promoted"]
 
 
 def test_an_unknown_selection_metric_changes_nothing(seeded: Layout) -> None:
     merge.merge_production_data(seeded, "20261126_120000")
     with pytest.raises(StepError, match="selection metric 'speed'"):
-        training.train_and_promote(seeded, seeded.training_data, "speed", 1, 0.2, {})
+        train(seeded, metric="speed")
     assert registry.current_version(seeded) == "v0001"
 
 
@@ -132,7 +287,31 @@ def test_single_class_training_data_is_refused(seeded: Layout) -> None:
     frame = schema.load_reference(seeded.reference_data).head(300).assign(Depression=1)
     frame.to_csv(seeded.training_data, index=False)
     with pytest.raises(StepError, match="single class"):
-        training.train_and_promote(seeded, seeded.training_data, "accuracy", 1, 0.2, {})
+        train(seeded)
+    assert registry.versions(seeded) == ["v0001"]
+
+
+def test_rollback_goes_back_to_the_version_live_before_and_says_why(seeded: Layout) -> None:
+    registry.register(seeded, {}, lambda path: path.write_bytes(b"v2"), True, "test")
+    registry.register(seeded, {}, lambda path: path.write_bytes(b"v3"), True, "test")
+
+    result = registry.rollback(seeded, None, "v0003 misreads new students", by="ana")
+
+    assert result["version"] == "v0002" == registry.current_version(seeded) and result["previous"] == "v0003"
+    last = registry.audit_entries(seeded)[-1]
+    assert last["event"] == "rolled_back" and last["by"] == "ana" and last["reason"] == "v0003 misreads new students"
+    assert registry.rollback(seeded, "v0001", "test", "ana")["version"] == "v0001" == registry.current_version(seeded)
+    assert registry.rollback(seeded, "v0001", "a retry", "ana")["rolled_back"] is False
+
+
+def test_rollback_refuses_a_missing_or_tampered_version(seeded: Layout) -> None:
+    registry.register(seeded, {}, lambda path: path.write_bytes(b"v2"), True, "test")
+    with pytest.raises(StepError, match="v0009: no such model version"):
+        registry.rollback(seeded, "v0009", "test", "ana")
+    (seeded.versions_dir / "v0001" / "model.joblib").write_bytes(b"tampered")
+    with pytest.raises(StepError, match="checksum does not match"):
+        registry.rollback(seeded, "v0001", "test", "ana")
+    assert registry.current_version(seeded) == "v0002"
 
 
 def test_a_tampered_model_is_refused(seeded: Layout) -> None:
@@ -159,10 +338,16 @@ def test_backup_without_a_model_is_a_no_op(layout: Layout) -> None:
 
 
 def test_promotion_switches_the_current_link_atomically(seeded: Layout) -> None:
-    version = registry.promote(seeded, {"algorithm": "test"}, lambda path: path.write_bytes(b"model"))
+    version = registry.register(seeded, {"algorithm": "test"}, lambda path: path.write_bytes(b"model"), True, "test")
     assert os.readlink(seeded.current_model_dir) == f"versions/{version}"
     assert [p.name for p in seeded.models_dir.iterdir() if p.name.startswith(".")] == []
     assert registry.current_metadata(seeded)["model_sha256"] == registry.file_sha256(seeded.current_model)
+
+
+def test_a_retried_backup_keeps_the_first_copy(seeded: Layout) -> None:
+    first = registry.backup_current_model(seeded, "20261126_120000")
+    again = registry.backup_current_model(seeded, "20261126_120000")
+    assert first == again and sorted(p.name for p in seeded.backups_dir.iterdir()) == ["model_20261126_120000"]
 
 
 def test_bootstrap_prefers_the_kaggle_file_and_keeps_existing_data(layout: Layout) -> None:

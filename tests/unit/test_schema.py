@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mindpulse import schema
@@ -65,6 +66,7 @@ BAD_REFERENCE = {
         "line 1: duplicated column Age",
     ),
     "semicolons": (reference(header=REFERENCE_HEADER.replace(",", ";")), "header is not comma-separated"),
+    "no header": (reference(header=REFERENCE_ROW), "line 1: no header (the file must start with Student_ID,Age,"),
     "byte-order mark": (b"\xef\xbb\xbf" + reference(REFERENCE_ROW), "byte-order mark"),
     "truncated last line": (reference(REFERENCE_ROW, "2,22,Male,Arts")[:-1], "line 3: truncated last line"),
     "short row": (reference(REFERENCE_ROW, "2,22,Male,Arts"), "line 3: 4 fields, fewer than the 11 columns"),
@@ -123,3 +125,101 @@ def test_missing_file_and_directory_are_named(tmp_path: Path) -> None:
     (tmp_path / "folder.csv").mkdir()
     with pytest.raises(StepError, match=r"folder\.csv: is not a regular file"):
         schema.load_reference(tmp_path / "folder.csv")
+
+
+# --- quarantine: a few bad production rows are set aside, the rest is used --------------------------------------
+
+GOOD_ROWS = [_production_row("Age", str(18 + index % 10)) for index in range(400)]
+# line number (the header is line 1) -> (bad line, words its reason must contain)
+BAD_LINES = {
+    5: (_production_row("Age", "99"), "column Age value '99' is outside [16, 60]"),
+    40: (_production_row("Department", "Law"), "column Department value 'Law' is not one of"),
+    41: (_production_row("Sleep_Duration", ""), "column Sleep_Duration is empty"),
+    120: (_production_row("CGPA", "NaN"), "column CGPA value 'NaN' is not a number"),
+    200: (_production_row("Study_Hours", "lots"), "column Study_Hours value 'lots' is not a number"),
+    250: (PRODUCTION_ROW.rsplit(",", 3)[0], "9 fields, fewer than the 12 columns"),
+    300: (PRODUCTION_HEADER, "repeats the header"),
+    404: (_production_row("actual", "2"), "column actual value '2' is not true/false or 1/0"),
+}
+
+
+def with_bad_lines(bad: dict[int, tuple[str, str]], good: list[str] = GOOD_ROWS) -> bytes:
+    rows = list(good)
+    for line in sorted(bad):
+        rows.insert(line - 2, bad[line][0])
+    return production(*rows)
+
+
+def test_a_few_bad_production_rows_are_quarantined_with_line_text_and_reason() -> None:
+    raw = with_bad_lines(BAD_LINES)  # 8 bad rows of 408: 2%
+    parsed = schema.parse_production_rows(raw, "prod.csv", max_quarantine_share=0.02)
+
+    assert [row.line for row in parsed.quarantined] == sorted(BAD_LINES)
+    for row in parsed.quarantined:
+        text, reason = BAD_LINES[row.line]
+        assert row.text == text == raw.decode().split("\n")[row.line - 1]
+        assert reason in row.reason
+    # The typed rows are exactly the good ones, as the strict parse types them.
+    expected = schema.parse_production(production(*GOOD_ROWS), "prod.csv")
+    pd.testing.assert_frame_equal(parsed.rows, expected)
+
+
+def test_more_bad_rows_than_the_share_fail_the_file_at_its_first_bad_line() -> None:
+    raw = with_bad_lines(BAD_LINES)
+    with pytest.raises(StepError) as refused:
+        schema.parse_production_rows(raw, "prod.csv", max_quarantine_share=0.01)
+    assert str(refused.value) == (
+        "prod.csv: line 5: column Age value '99' is outside [16, 60] "
+        "(8 of 408 rows are bad, 2.0%: more than the 1.0% that may be quarantined)"
+    )
+
+
+def test_the_share_is_a_limit_on_bad_rows_of_all_rows() -> None:
+    four_bad = {line: BAD_LINES[line] for line in (5, 40, 41, 120)}  # 4 of 404 rows: 0.99%
+    assert len(schema.parse_production_rows(with_bad_lines(four_bad), "p.csv", 0.01).quarantined) == 4
+    five_bad = {line: BAD_LINES[line] for line in (5, 40, 41, 120, 200)}  # 5 of 405 rows: 1.23%
+    with pytest.raises(StepError, match=r"^p.csv: line 5: "):
+        schema.parse_production_rows(with_bad_lines(five_bad), "p.csv", 0.01)
+
+
+def test_the_first_bad_line_is_named_whichever_column_is_checked_first() -> None:
+    # Age is checked before Department, but the Department problem is on an earlier line.
+    bad = {3: (_production_row("Department", "Law"), ""), 7: (_production_row("Age", "99"), "")}
+    with pytest.raises(StepError, match=r"^prod.csv: line 3: column Department value 'Law' .*\(2 bad rows in all\)$"):
+        schema.parse_production(with_bad_lines(bad), "prod.csv")
+
+
+def test_without_a_share_no_row_is_quarantined() -> None:
+    with pytest.raises(StepError, match=r"line 5: column Age value '99'"):
+        schema.parse_production_rows(with_bad_lines({5: BAD_LINES[5]}), "prod.csv", max_quarantine_share=0.0)
+
+
+def test_a_clean_file_quarantines_nothing() -> None:
+    parsed = schema.parse_production_rows(production(*GOOD_ROWS), "prod.csv", max_quarantine_share=0.01)
+    assert parsed.quarantined == ()
+    assert len(parsed.rows) == len(GOOD_ROWS)
+
+
+FILE_PROBLEMS = {
+    "byte-order mark": (b"\xef\xbb\xbf" + production(*GOOD_ROWS), "byte-order mark"),
+    "missing column": (
+        production(*GOOD_ROWS, header=PRODUCTION_HEADER.replace("CGPA", "GPA")),
+        "line 1: missing column CGPA; unexpected column GPA",
+    ),
+    "header only": (production(), "has a header but no rows"),
+    "truncated last line": (production(*GOOD_ROWS)[:-20], "line 401: truncated last line"),
+    "not UTF-8": (production(*GOOD_ROWS) + _production_row("Gender", "F\xe9male").encode("latin-1") + b"\n", "UTF-8"),
+}
+
+
+@pytest.mark.parametrize(("raw", "expected"), FILE_PROBLEMS.values(), ids=FILE_PROBLEMS.keys())
+def test_problems_of_the_whole_file_are_never_quarantined(raw: bytes, expected: str) -> None:
+    with pytest.raises(StepError, match=rf"^prod.csv: .*{expected}"):
+        schema.parse_production_rows(raw, "prod.csv", max_quarantine_share=0.5)
+
+
+def test_reference_data_is_never_quarantined() -> None:
+    rows = [_replace(REFERENCE_ROW, "Student_ID", str(index)) for index in range(1, 501)]
+    rows[250] = _replace(rows[250], "Age", "99")
+    with pytest.raises(StepError, match=r"^ref.csv: line 252: column Age value '99' is outside"):
+        schema.parse_reference(reference(*rows), "ref.csv")

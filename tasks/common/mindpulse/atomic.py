@@ -35,6 +35,11 @@ def atomic_path(final: Path) -> Iterator[Path]:
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, final)
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        # A write that fails (a full disk) names no file; which file could not be written is the useful part.
+        raise OSError(error.errno, error.strerror, str(final)) from error
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -27,8 +27,9 @@ def bootstrap(layout: Layout, rows: int, seed: int, metric: str) -> dict[str, An
     # Read-only mounts cannot create the lock file, so it must exist before any reader runs.
     layout.production_lock.touch(exist_ok=True)
     if registry.current_version(layout) is None:
-        outcome = training.train_and_promote(
-            layout, layout.reference_data, metric, seed, test_size=0.2, provenance={"trained_by": "bootstrap"}
+        settings = training.TrainingSettings(metric=metric, seed=seed)
+        outcome = training.train_and_register(
+            layout, layout.reference_data, None, settings, provenance={"trained_by": "bootstrap"}
         )
         result["model"] = f"trained {outcome['algorithm']} as {outcome['version']}"
     else:

@@ -1,54 +1,90 @@
-"""merge_production_data: reference data + the labelled production rows, as the training set."""
+"""merge_production_data: the training set (reference data + labelled production rows) and the
+evaluation set (the newest labelled production rows, held out from training).
+
+The evaluation set is what the promotion gate judges on: the rows closest to what the model will
+see next, which neither the challenger nor the live model has trained on.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
 
-from mindpulse import atomic, production, schema
-from mindpulse.monitoring import load_reference
+from mindpulse import atomic, options, production, schema
+from mindpulse.monitoring import load_reference, say_quarantined
 from mindpulse.paths import Layout
-from mindpulse.step import say
+from mindpulse.step import StepError, say
+
+DEFAULT_EVALUATION_SHARE = 0.2
 
 
-def merge_production_data(layout: Layout, stamp: str) -> dict[str, Any]:
-    """Write training_data.csv and record in consumption.json which production bytes it used."""
+def check_evaluation_share(value: float) -> None:
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise StepError(f"evaluation share must be in [0, 1), got {value!r}")
+
+
+def merge_production_data(
+    layout: Layout,
+    stamp: str,
+    evaluation_share: float = DEFAULT_EVALUATION_SHARE,
+    max_quarantine_share: float = options.DEFAULT_MAX_QUARANTINE_SHARE,
+) -> dict[str, Any]:
+    """Write training_data.csv and evaluation_data.csv, and record in consumption.json which
+    production bytes they came from (archive_production_data moves exactly those). Bad production
+    rows, while few enough to quarantine, are left out and listed in quarantine/ under `stamp`."""
+    check_evaluation_share(evaluation_share)
     reference = load_reference(layout)
     snapshot = production.read_snapshot(layout)
-    current = (
-        schema.parse_production(snapshot, str(layout.production_data))
+    parsed = (
+        schema.parse_production_rows(snapshot, str(layout.production_data), max_quarantine_share)
         if production.has_rows(snapshot)
-        else pd.DataFrame(columns=list(schema.PRODUCTION_COLUMNS))
+        else schema.ProductionRows(pd.DataFrame(columns=list(schema.PRODUCTION_COLUMNS)))
     )
+    say_quarantined(layout, parsed.quarantined)
+    current = parsed.rows
     labelled = schema.labelled(current)
-    # Production rows carry no student id: number them after the largest id in the reference.
+    # Production rows carry no student id: number them after the largest id in the reference,
+    # so train_new_model can tell them apart from the reference rows.
     first_id = int(reference[schema.ID].max()) + 1 if len(reference) else 1
     new_rows = labelled[list(schema.FEATURES)].assign(**{schema.TARGET: labelled[schema.ACTUAL].astype("int8")})
     new_rows.insert(0, schema.ID, range(first_id, first_id + len(new_rows)))
-    merged = pd.concat([reference, new_rows], ignore_index=True)
+    # The file is in append order, so its tail is the newest data.
+    evaluation_rows = math.floor(len(new_rows) * evaluation_share)
+    evaluation = new_rows.iloc[len(new_rows) - evaluation_rows :]
+    merged = pd.concat([reference, new_rows.iloc[: len(new_rows) - evaluation_rows]], ignore_index=True)
     duplicated = merged.duplicated(subset=[*schema.FEATURES, schema.TARGET])
     merged = merged[~duplicated]
     say(
         f"reference {len(reference)} rows + {len(labelled)} labelled production rows "
-        f"({len(current) - len(labelled)} unlabelled), {int(duplicated.sum())} duplicates dropped"
+        f"({len(current) - len(labelled)} unlabelled): {len(merged)} training rows "
+        f"({int(duplicated.sum())} duplicates dropped), newest {len(evaluation)} held out for evaluation"
     )
     atomic.write_with(layout.training_data, lambda path: merged.to_csv(path, index=False))
+    atomic.write_with(layout.evaluation_data, lambda path: evaluation.to_csv(path, index=False))
+    # The quarantined lines stay in the consumed bytes: the archive keeps them, this file says why
+    # they were not used. Written before the manifest, which commits the merge.
+    quarantine_file = production.write_quarantine(layout, stamp, parsed.quarantined)
     if len(current):
         production.Consumption(
             stamp=stamp,
             consumed_bytes=len(snapshot),
             sha256=production.digest(snapshot),
-            rows=len(current),
+            rows=len(current) + len(parsed.quarantined),
             labelled_rows=len(labelled),
         ).save(layout)
     else:
         layout.consumption_manifest.unlink(missing_ok=True)
     return {
         "training_rows": len(merged),
+        "evaluation_rows": len(evaluation),
         "reference_rows": len(reference),
         "production_rows": len(current),
         "labelled_production_rows": len(labelled),
         "duplicates_dropped": int(duplicated.sum()),
+        "quarantined_rows": len(parsed.quarantined),
+        "quarantine_file": None if quarantine_file is None else str(quarantine_file),
         "training_data": str(layout.training_data),
+        "evaluation_data": str(layout.evaluation_data),
     }

@@ -68,27 +68,36 @@ def publish_summary(
 
 def retrain_summary_text(summary: dict[str, Any]) -> str:
     """A few lines a person reads in a chat message: what was decided, why, on which data, with what result."""
-    winner, previous = _mapping(summary.get("winner")), _mapping(summary.get("previous"))
+    winner, gate = _mapping(summary.get("winner")), _mapping(summary.get("gate"))
     metric = summary.get("selection_metric") or "accuracy"
     version = winner.get("version") or "unknown version"
+    live = summary.get("live_version") or "?"
+    outcome = "promoted: now live" if summary.get("promoted") else f"rejected: {live} stays live"
     reasons = "; ".join(str(reason) for reason in summary.get("reasons") or []) or "no reason recorded"
     drift = summary.get("drift_share")
     lines = [
-        f"MindPulse retrain finished: model {version} ({winner.get('algorithm') or 'unknown algorithm'})",
+        f"MindPulse retrain finished: model {version} ({winner.get('algorithm') or 'unknown algorithm'}) {outcome}",
         f"Decision: retrain because {reasons}",
         f"Rows: {_count(summary.get('production_rows'))} production, {_count(summary.get('labelled_rows'))} "
         f"labelled, {_count(summary.get('archived_rows'))} archived",
         f"Drift share: {_percent(drift) if drift is not None else 'not measured'}",
     ]
-    new_value = _mapping(winner.get("metrics")).get(metric)
-    if previous:
-        old_value = _mapping(previous.get("metrics")).get(metric)
-        change = f"{metric}: {_score(old_value)} ({previous.get('version') or '?'}) -> {_score(new_value)} ({version})"
+    new_value = _mapping(gate.get("challenger")).get(metric)
+    old_value = _mapping(gate.get("champion")).get(metric)
+    if gate.get("champion"):
+        change = (
+            f"{metric} on {_count(gate.get('evaluation_rows'))} held-out rows: {_score(old_value)} "
+            f"({gate.get('champion_version') or '?'}) -> {_score(new_value)} ({version})"
+        )
         if isinstance(old_value, int | float) and isinstance(new_value, int | float):
             change += f", {new_value - old_value:+.4f}"
         lines.append(change)
-    else:
-        lines.append(f"{metric}: {_score(new_value)} ({version}); no previous model")
+    lines.append(f"Gate: {summary.get('decision') or 'no decision recorded'}")
+    if summary.get("quarantined_rows"):
+        lines.append(
+            f"Quarantined: {_count(summary['quarantined_rows'])} bad production rows set aside, not trained on; "
+            f"lines and reasons in {summary.get('quarantine_file') or '?'}"
+        )
     return "\n".join(lines)
 
 

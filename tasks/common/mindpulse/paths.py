@@ -7,12 +7,17 @@ Three volumes, mounted at fixed paths in every step container:
            prod_data.csv.lock          lock file of the append protocol
            student_lifestyle_100k.csv  optional: the Kaggle file, used by the bootstrap when present
            training_data.csv           written by merge_production_data, read by train_new_model
+           evaluation_data.csv         the newest labelled production rows, held out from training:
+                                       the promotion gate compares challenger and live model on them
            consumption.json            which production bytes the current retrain run consumed
            archive/prod_data_archived_YYYYMMDD_HHMMSS.csv
+           quarantine/prod_data_quarantined_YYYYMMDD_HHMMSS.csv   bad production rows set aside, with reasons
 
-/models    versions/vNNNN/model.joblib + metadata.json   every promoted model, never modified
+/models    versions/vNNNN/model.joblib + metadata.json   every trained model, promoted or rejected by the
+                                                         gate; written once, never modified
            current -> versions/vNNNN                     relative symlink, switched atomically:
                                                          serving loads /models/current/model.joblib
+           audit.jsonl                                   one line per decision: promoted, rejected, rolled back
            backups/model_YYYYMMDD_HHMMSS/                copies made by backup_current_model
 
 /reports   data_quality_report_YYYYMMDD_HHMMSS.html (+ .json), data_drift_report_..., model_performance_report_...
@@ -80,6 +85,17 @@ class Layout:
         return self.data_dir / "training_data.csv"
 
     @property
+    def evaluation_data(self) -> Path:
+        return self.data_dir / "evaluation_data.csv"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    def quarantine_file(self, stamp: str) -> Path:
+        return self.quarantine_dir / f"prod_data_quarantined_{stamp}.csv"
+
+    @property
     def consumption_manifest(self) -> Path:
         return self.data_dir / "consumption.json"
 
@@ -106,6 +122,10 @@ class Layout:
     @property
     def current_metadata(self) -> Path:
         return self.current_model_dir / "metadata.json"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.models_dir / "audit.jsonl"
 
     @property
     def backups_dir(self) -> Path:

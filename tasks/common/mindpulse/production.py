@@ -12,16 +12,22 @@ bytes, writes them to the archive and rewrites prod_data.csv as the header plus 
 appended since. Both writes are atomic renames, so a crash leaves either the old state or the
 new one; a repeated archive finds no manifest and does nothing.
 
+Quarantine: bad production rows that merge_production_data set aside (`schema.parse_production_rows`)
+stay in the consumed bytes, so the archive still holds every consumed line exactly as it was;
+`write_quarantine` lists them, with their line numbers and reasons, in quarantine/ under the same stamp.
+
 Standard library only: the archive step's image carries no pandas.
 """
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
+import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,16 +53,35 @@ def production_lock(layout: Layout, exclusive: bool) -> Iterator[None]:
 
 
 def append_lines(layout: Layout, header: bytes, lines: bytes) -> None:
-    """Append complete CSV lines (each ending in a newline) to prod_data.csv, as the serving API must."""
+    """Append complete CSV lines (each ending in a newline) to prod_data.csv: the append protocol that
+    the serving API, and anything else that adds production rows, must follow.
+
+    1. Take an exclusive `flock` on prod_data.csv.lock (created if missing).
+    2. Only then open prod_data.csv with O_APPEND (created if missing): the archive step replaces the
+       file under the same lock, so a handle opened before the lock may point at the replaced file.
+    3. Write the lines in one write, preceded by `header` when the file is empty; fsync.
+    4. Close the file, then release the lock. Never keep the file open between appends.
+
+    An append either lands whole or not at all: a short write (a full disk) or a failed fsync is undone
+    and raised as OSError, so the caller can retry the same lines without leaving a torn line behind.
+    """
     if lines and not lines.endswith(b"\n"):
         raise ValueError("append whole lines: the last line must end with a newline")
     layout.data_dir.mkdir(parents=True, exist_ok=True)
     with production_lock(layout, exclusive=True):
         fd = os.open(layout.production_data, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664)
         try:
-            payload = lines if os.fstat(fd).st_size else header + lines
-            os.write(fd, payload)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            payload = lines if size else header + lines
+            try:
+                written = os.write(fd, payload)
+                if written != len(payload):
+                    raise OSError(f"{layout.production_data}: only {written} of {len(payload)} bytes written")
+                os.fsync(fd)
+            except OSError:
+                # A partial line would make every later read of the file fail validation.
+                os.ftruncate(fd, size)
+                raise
         finally:
             os.close(fd)
 
@@ -100,6 +125,34 @@ class Consumption:
         except (ValueError, TypeError) as error:
             raise StepError(f"{layout.consumption_manifest}: unreadable manifest ({error})") from None
         return cls(**document)
+
+
+QUARANTINE_COLUMNS = ("line_number", "reason", "original_line")
+
+
+def write_quarantine(layout: Layout, stamp: str, lines: Sequence[tuple[int, str, str]]) -> Path | None:
+    """Write the (line number, line text, reason) of the production lines set aside to
+    quarantine/prod_data_quarantined_<stamp>.csv; None when there are none.
+
+    A quarantine file of an earlier merge whose rows were never archived (its run failed later) goes:
+    those lines are still in prod_data.csv, so this merge lists them again.
+    """
+    try:
+        earlier = Consumption.load(layout)
+    except StepError:
+        earlier = None  # the merge rewrites an unreadable manifest; nothing to learn from it
+    if earlier is not None and earlier.stamp != stamp:
+        layout.quarantine_file(earlier.stamp).unlink(missing_ok=True)
+    path = layout.quarantine_file(stamp)
+    if not lines:
+        path.unlink(missing_ok=True)
+        return None
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(QUARANTINE_COLUMNS)
+    writer.writerows((number, reason, text) for number, text, reason in lines)
+    atomic.write_text(path, buffer.getvalue())
+    return path
 
 
 def digest(content: bytes) -> str:

@@ -1,10 +1,15 @@
 """The model registry on the models volume (standard library only).
 
-Every promoted model is an immutable folder `versions/vNNNN/` holding `model.joblib` and
-`metadata.json` (with the model file's SHA-256). `current` is a relative symlink to the live
-version; promotion writes the folder completely under a temporary name, renames it into place,
-then swaps the symlink with one atomic rename. A reader following `current` therefore always
-finds a complete version, and the serving side loads one stable path: /models/current/model.joblib.
+Every trained model is registered as an immutable folder `versions/vNNNN/` holding `model.joblib`
+and `metadata.json` (the model file's SHA-256, its metrics, data hashes, the image that trained it,
+and the gate's decision: "promoted" or "rejected"). `current` is a relative symlink to the live
+version. Registering writes the folder completely under a temporary name and renames it into
+place; going live swaps the symlink with one atomic rename. A reader following `current` therefore
+always finds a complete version, and the serving side loads one stable path:
+/models/current/model.joblib.
+
+`audit.jsonl` gets one line per decision (promoted, rejected, rolled back): which version was live
+when, and why.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,7 @@ from mindpulse.paths import METADATA_FILE, MODEL_FILE, Layout
 from mindpulse.step import StepError, say
 
 VERSION_PATTERN = re.compile(r"v(\d{4,})")
+PROMOTED, REJECTED = "promoted", "rejected"
 
 
 def current_version(layout: Layout) -> str | None:
@@ -36,21 +43,33 @@ def current_version(layout: Layout) -> str | None:
 
 def current_metadata(layout: Layout) -> dict[str, Any] | None:
     """Metadata of the live model, or None when no model has been promoted yet."""
-    if current_version(layout) is None:
-        return None
+    version = current_version(layout)
+    return None if version is None else version_metadata(layout, version)
+
+
+def version_metadata(layout: Layout, version: str) -> dict[str, Any]:
+    path = layout.versions_dir / version / METADATA_FILE
+    if not VERSION_PATTERN.fullmatch(version) or not path.parent.is_dir():
+        raise StepError(f"{path.parent}: no such model version")
     try:
-        return json.loads(layout.current_metadata.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise StepError(f"{layout.current_metadata}: unreadable model metadata ({error})") from None
+        raise StepError(f"{path}: unreadable model metadata ({error})") from None
+
+
+def versions(layout: Layout) -> list[str]:
+    """Every registered version, oldest first."""
+    found = [
+        path.name
+        for path in (layout.versions_dir.iterdir() if layout.versions_dir.is_dir() else ())
+        if VERSION_PATTERN.fullmatch(path.name)
+    ]
+    return sorted(found, key=lambda name: int(name[1:]))
 
 
 def next_version(layout: Layout) -> str:
-    existing = [
-        int(match.group(1))
-        for path in (layout.versions_dir.iterdir() if layout.versions_dir.is_dir() else ())
-        if (match := VERSION_PATTERN.fullmatch(path.name))
-    ]
-    return f"v{max(existing, default=0) + 1:04d}"
+    existing = versions(layout)
+    return f"v{int(existing[-1][1:]) + 1 if existing else 1:04d}"
 
 
 def file_sha256(path: Path) -> str:
@@ -61,34 +80,118 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verified_model_path(layout: Layout) -> Path:
-    """The live model file, after checking it against the checksum in its metadata."""
-    metadata = current_metadata(layout)
-    if metadata is None:
+def verified_model_path(layout: Layout, version: str | None = None) -> Path:
+    """The model file of `version` (default: the live one), after checking it against the
+    checksum in its metadata."""
+    version = version or current_version(layout)
+    if version is None:
         raise StepError(f"{layout.current_model_dir}: no model has been promoted yet (run the bootstrap)")
-    model = layout.current_model
+    metadata = version_metadata(layout, version)
+    model = layout.versions_dir / version / MODEL_FILE
     if not model.is_file():
         raise StepError(f"{model}: model file is missing")
     if file_sha256(model) != metadata.get("model_sha256"):
-        raise StepError(f"{model}: checksum does not match {layout.current_metadata}; refusing to load it")
+        raise StepError(f"{model}: checksum does not match its {METADATA_FILE}; refusing to load it")
     return model
 
 
-def promote(layout: Layout, metadata: dict[str, Any], write_model: Callable[[Path], None]) -> str:
-    """Register a new version with `write_model(path)` writing the model file, and make it live."""
+def find_version(layout: Layout, key: str, value: Any) -> str | None:
+    """The newest version whose metadata has `key` == `value` (how a retried step finds its own work)."""
+    for version in reversed(versions(layout)):
+        if version_metadata(layout, version).get(key) == value:
+            return version
+    return None
+
+
+def register(
+    layout: Layout, metadata: dict[str, Any], write_model: Callable[[Path], None], promote: bool, reason: str
+) -> str:
+    """Register a new version with `write_model(path)` writing the model file; make it live if `promote`."""
     version = next_version(layout)
     layout.versions_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.versions_dir))
     try:
         write_model(staging / MODEL_FILE)
-        document = {**metadata, "version": version, "model_sha256": file_sha256(staging / MODEL_FILE)}
+        document = {
+            **metadata,
+            "version": version,
+            "status": PROMOTED if promote else REJECTED,
+            "reason": reason,
+            "live_when_registered": current_version(layout),
+            "model_sha256": file_sha256(staging / MODEL_FILE),
+        }
         atomic.write_json(staging / METADATA_FILE, document)
         staging.chmod(0o755)
         os.rename(staging, layout.versions_dir / version)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _point_current_at(layout, version)
+    settle(layout, version)
     return version
+
+
+def settle(layout: Layout, version: str) -> None:
+    """Finish what registering `version` decided: point `current` at it when it was promoted, and
+    write its audit line. Safe to repeat (a retry after a crash between the steps finishes them)."""
+    metadata = version_metadata(layout, version)
+    if metadata["status"] == PROMOTED and current_version(layout) == metadata["live_when_registered"]:
+        _point_current_at(layout, version)
+    if not any(entry.get("version") == version for entry in audit_entries(layout)):
+        _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"])
+
+
+def rollback(layout: Layout, to_version: str | None, reason: str, by: str) -> dict[str, Any]:
+    """Make an earlier version live again. Without `to_version`: the one live before the current one."""
+    live = current_version(layout)
+    target = to_version or _previously_live(layout, live)
+    if target is None:
+        raise StepError(f"{layout.audit_log}: no earlier live version to roll back to; name one with --to")
+    verified_model_path(layout, target)
+    if target == live:
+        # A retried rollback finds its work done.
+        say(f"{target} is live already: nothing to change")
+        return {"rolled_back": False, "version": target, "previous": live, "reason": "already live"}
+    _point_current_at(layout, target)
+    _audit(layout, "rolled_back", target, live, reason, by=by)
+    say(f"rolled back from {live} to {target}: {reason}")
+    return {"rolled_back": True, "version": target, "previous": live, "reason": reason}
+
+
+def _previously_live(layout: Layout, live: str | None) -> str | None:
+    """The version that was live just before `live` became live."""
+    for entry in reversed(audit_entries(layout)):
+        if entry["event"] in {PROMOTED, "rolled_back"} and entry["version"] == live:
+            return entry["previous"]
+    return None
+
+
+def audit_entries(layout: Layout) -> list[dict[str, Any]]:
+    try:
+        lines = layout.audit_log.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    # A crash can leave a torn last line; every complete line is one JSON object.
+    return [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+
+
+def _audit(layout: Layout, event: str, version: str, previous: str | None, reason: str, by: str = "pipeline") -> None:
+    entry = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "event": event,
+        "version": version,
+        "previous": previous,
+        "live": version if event != REJECTED else previous,
+        "reason": reason,
+        "by": by,
+    }
+    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+    layout.models_dir.mkdir(parents=True, exist_ok=True)
+    # One write of one whole line in append mode: lines never interleave.
+    fd = os.open(layout.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _point_current_at(layout: Layout, version: str) -> None:
@@ -106,6 +209,9 @@ def backup_current_model(layout: Layout, stamp: str) -> dict[str, Any]:
         return {"backed_up": False, "reason": "no current model"}
     verified_model_path(layout)
     destination = layout.backups_dir / f"model_{stamp}"
-    atomic.copy_tree(layout.versions_dir / version, destination)
-    say(f"backed up model {version} to {destination}")
+    if destination.is_dir() and (destination / METADATA_FILE).is_file():
+        say(f"{destination} exists already (a retried run): kept")
+    else:
+        atomic.copy_tree(layout.versions_dir / version, destination)
+        say(f"backed up model {version} to {destination}")
     return {"backed_up": True, "version": version, "backup": str(destination)}

@@ -5,7 +5,8 @@
   into the task's XCom.
 - Exit codes: 0 done, SKIP_EXIT_CODE (99) "nothing to do" (the orchestrator skips what follows,
   the run still succeeds), 1 bad input or failure, with a one-line `ERROR:` on stderr that names
-  the file, column or row.
+  the file, column or row. A failure of the system under the step (a full or read-only volume, a
+  missing permission) is reported the same way: one line, naming the file when the system did.
 """
 
 from __future__ import annotations
@@ -44,9 +45,23 @@ def run(step_name: str, body: Callable[[], dict[str, Any]]) -> NoReturn:
     except NothingToDo as skipped:
         _finish(step_name, "skipped", skipped.result, SKIP_EXIT_CODE)
     except StepError as error:
-        print(f"ERROR: {error}", file=sys.stderr, flush=True)
-        sys.exit(FAILURE_EXIT_CODE)
+        _fail(str(error))
+    except OSError as error:
+        _fail(describe_os_error(error))
     _finish(step_name, "success", result, 0)
+
+
+def describe_os_error(error: OSError) -> str:
+    """`<file>: <reason>` (or just the reason when the system named no file), e.g.
+    "/models/versions/.v0002.k3j/metadata.json: No space left on device"."""
+    reason = error.strerror or str(error)
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    sys.exit(FAILURE_EXIT_CODE)
 
 
 def _finish(step_name: str, status: str, result: dict[str, Any], code: int) -> NoReturn:

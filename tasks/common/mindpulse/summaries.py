@@ -18,23 +18,30 @@ DECISION_STEPS = ("check_production_data", "detect_drift")
 def retrain_summary(
     layout: Layout, stamp: str, step_results: dict[str, Any], webhook_url: str | None
 ) -> dict[str, Any]:
-    """Summarise a retrain run from the live model's metadata and the earlier steps' results."""
+    """Summarise a retrain run from the earlier steps' results: why it ran, on which rows, and what
+    the promotion gate decided about the new model."""
     results = {name: result or {} for name, result in step_results.items()}
     check, drift = results.get("check_production_data", {}), results.get("detect_drift", {})
     merge, archive = results.get("merge_production_data", {}), results.get("archive_production_data", {})
-    live = registry.current_metadata(layout) or {}
+    trained = results.get("train_new_model", {})
     summary = {
         "stamp": stamp,
         "reasons": [results[name]["reason"] for name in DECISION_STEPS if results.get(name, {}).get("retrain")],
         "production_rows": merge.get("production_rows", check.get("production_rows")),
         "labelled_rows": merge.get("labelled_production_rows", check.get("labelled_rows")),
+        "evaluation_rows": merge.get("evaluation_rows"),
         "drift_share": drift.get("drift_share"),
         "drifted_columns": drift.get("drifted_columns"),
-        "winner": {key: live.get(key) for key in ("algorithm", "version", "metrics", "candidates")},
-        "previous": live.get("previous"),
-        "selection_metric": live.get("selection_metric"),
-        "training_rows": live.get("training_rows"),
+        "winner": {key: trained.get(key) for key in ("algorithm", "window", "version", "metrics", "candidates")},
+        "promoted": trained.get("promoted"),
+        "decision": trained.get("reason"),
+        "gate": trained.get("gate"),
+        "live_version": registry.current_version(layout),
+        "selection_metric": trained.get("selection_metric"),
+        "training_rows": trained.get("training_rows"),
         "archived_rows": archive.get("archived_rows"),
+        "quarantined_rows": merge.get("quarantined_rows"),
+        "quarantine_file": merge.get("quarantine_file"),
     }
     return notify.publish_summary(
         layout, "retrain_summary", stamp, summary, notify.retrain_summary_text(summary), webhook_url

@@ -1,11 +1,25 @@
-"""Training: three candidate algorithms, each a scikit-learn Pipeline carrying its own
-preprocessing, compared on one held-out split; the winner becomes the live model.
+"""Training and the promotion gate.
+
+Candidates are the three algorithms, each a scikit-learn Pipeline carrying its own preprocessing,
+fitted on two windows of the training data: "all" rows, and only the "recent" production rows (the
+rows merge_production_data numbered after the reference's largest id). After a concept shift the
+old rows teach the wrong relation, and only the recent window recovers; without one, "all" wins on
+the larger sample. The candidates are compared on a validation split of the recent rows (of all
+rows when there are too few recent ones).
+
+The winner, the challenger, is registered as a new version either way. It goes live only if, on the
+evaluation set (the newest labelled production rows, held out by merge_production_data and unseen
+by every candidate and by the live model), it scores at least the live model's figure minus the
+tolerance by the selection metric, or when a person forces it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import platform
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +40,24 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mindpulse import atomic, registry, schema
 from mindpulse.options import SELECTION_METRICS
 from mindpulse.paths import Layout
-from mindpulse.production import digest
+from mindpulse.production import digest, has_rows
 from mindpulse.step import StepError, say
 
 ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
+WINDOWS = ("all", "recent")
+DEFAULT_TOLERANCE = 0.01
+# Fewer recent rows than this make too small a training window to be worth a candidate.
+MIN_RECENT_ROWS = 500
+# Fewer evaluation rows than this cannot tell two models apart: the gate then keeps the live model.
+MIN_EVALUATION_ROWS = 50
+# Each tree of the forest sees at most this many rows: past it, accuracy stops improving while
+# training time keeps growing faster than the rows (n log n).
+FOREST_MAX_SAMPLES = 50_000
+# The winner is refitted with its validation rows when they are more than this share of its window.
+REFIT_SHARE = 0.05
 
 
-def build_pipeline(algorithm: str, seed: int) -> Pipeline:
+def build_pipeline(algorithm: str, seed: int, rows: int) -> Pipeline:
     preprocess = ColumnTransformer(
         [
             ("numeric", StandardScaler(), list(schema.NUMERIC_FEATURE_NAMES)),
@@ -42,7 +67,12 @@ def build_pipeline(algorithm: str, seed: int) -> Pipeline:
     classifiers = {
         "logistic_regression": lambda: LogisticRegression(max_iter=1000),
         "random_forest": lambda: RandomForestClassifier(
-            n_estimators=100, max_depth=12, min_samples_leaf=5, n_jobs=-1, random_state=seed
+            n_estimators=100,
+            max_depth=12,
+            min_samples_leaf=5,
+            max_samples=min(1.0, FOREST_MAX_SAMPLES / max(rows, 1)),
+            n_jobs=-1,
+            random_state=seed,
         ),
         "xgboost": lambda: xgboost.XGBClassifier(
             n_estimators=300, max_depth=4, learning_rate=0.08, tree_method="hist", n_jobs=-1, random_state=seed
@@ -64,34 +94,119 @@ def evaluate(model: Pipeline, features: pd.DataFrame, target: pd.Series) -> dict
     return {name: round(float(value), 4) for name, value in scores.items()}
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    metric: str = "accuracy"
+    seed: int = 42
+    validation_share: float = 0.2
+    tolerance: float = DEFAULT_TOLERANCE
+    force_promote: bool = False
+
+    def check(self) -> None:
+        if self.metric not in SELECTION_METRICS:
+            raise StepError(f"selection metric {self.metric!r} is not one of {', '.join(SELECTION_METRICS)}")
+        if not 0.0 < self.validation_share < 1.0:
+            raise StepError(f"validation share must be in (0, 1), got {self.validation_share}")
+        if not 0.0 <= self.tolerance <= 1.0:
+            raise StepError(f"tolerance must be in [0, 1], got {self.tolerance}")
+
+
 @dataclass
 class Candidate:
     algorithm: str
+    window: str
     model: Pipeline
     metrics: dict[str, float]
+    fitted_rows: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.algorithm}@{self.window}"
 
 
-def train_candidates(training: pd.DataFrame, metric: str, seed: int, test_size: float) -> list[Candidate]:
-    """Fit every algorithm on one split; candidates come back best first by `metric`."""
-    if metric not in SELECTION_METRICS:
-        raise StepError(f"selection metric {metric!r} is not one of {', '.join(SELECTION_METRICS)}")
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    figures: dict[str, Any]
+
+
+def score(metrics: dict[str, float], metric: str) -> float:
+    return float(np.nan_to_num(metrics[metric], nan=-1.0))
+
+
+def train_candidates(training: pd.DataFrame, recent: pd.Series, settings: TrainingSettings) -> list[Candidate]:
+    """Fit every algorithm on every window; candidates come back best first on the validation rows."""
     target = training[schema.TARGET].astype(int)
     if target.nunique() < 2:
         raise StepError(f"training data: column {schema.TARGET} holds a single class; cannot train")
-    features = training[list(schema.FEATURES)]
-    x_train, x_test, y_train, y_test = train_test_split(
-        features, target, test_size=test_size, random_state=seed, stratify=target
+    windows = {"all": pd.Series(True, index=training.index)}
+    if recent.sum() >= MIN_RECENT_ROWS:
+        windows["recent"] = recent
+    pool = training.index[recent] if "recent" in windows else training.index
+    stratify = target[pool] if target[pool].value_counts().min() >= 2 else None
+    _, validation = train_test_split(
+        pool, test_size=settings.validation_share, random_state=settings.seed, stratify=stratify
     )
+    held_out = training.index.isin(validation)
+    x_valid, y_valid = training.loc[held_out, list(schema.FEATURES)], target[held_out]
     candidates = []
-    for algorithm in ALGORITHMS:
-        started = datetime.now(UTC)
-        model = build_pipeline(algorithm, seed).fit(x_train, y_train)
-        metrics = evaluate(model, x_test, y_test)
-        seconds = (datetime.now(UTC) - started).total_seconds()
-        scores = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
-        say(f"{algorithm}: {scores} ({seconds:.1f} s)")
-        candidates.append(Candidate(algorithm, model, metrics))
-    return sorted(candidates, key=lambda candidate: -np.nan_to_num(candidate.metrics[metric], nan=-1.0))
+    for window, rows in windows.items():
+        fit = rows & ~held_out
+        if target[fit].nunique() < 2:
+            say(f"window {window}: one class only, skipped")
+            continue
+        for algorithm in ALGORITHMS:
+            started = datetime.now(UTC)
+            model = build_pipeline(algorithm, settings.seed, int(fit.sum()))
+            model.fit(training.loc[fit, list(schema.FEATURES)], target[fit])
+            metrics = evaluate(model, x_valid, y_valid)
+            seconds = (datetime.now(UTC) - started).total_seconds()
+            figures = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+            say(f"{algorithm}@{window} ({int(fit.sum())} rows): {figures} ({seconds:.1f} s)")
+            candidates.append(Candidate(algorithm, window, model, metrics, int(fit.sum())))
+    return sorted(candidates, key=lambda candidate: -score(candidate.metrics, settings.metric))
+
+
+def _refit_on_whole_window(
+    winner: Candidate, training: pd.DataFrame, recent: pd.Series, settings: TrainingSettings
+) -> Candidate:
+    """Give the winner back its validation rows when they are a sizeable share of its window (the
+    recent window after a concept shift is small, and every row counts there)."""
+    window = training[recent] if winner.window == "recent" else training
+    validation_rows = len(window) - winner.fitted_rows
+    if validation_rows <= REFIT_SHARE * len(window):
+        return winner
+    say(f"refitting {winner.name} on all {len(window)} rows of its window")
+    model = build_pipeline(winner.algorithm, settings.seed, len(window))
+    model.fit(window[list(schema.FEATURES)], window[schema.TARGET].astype(int))
+    return Candidate(winner.algorithm, winner.window, model, winner.metrics, len(window))
+
+
+def judge(
+    challenger: Candidate, layout: Layout, evaluation: pd.DataFrame | None, settings: TrainingSettings
+) -> Decision:
+    """The promotion gate: challenger against the live model on the same held-out evaluation rows."""
+    live = registry.current_version(layout)
+    if live is None:
+        return Decision(True, "no live model yet", {})
+    rows = 0 if evaluation is None else len(evaluation)
+    figures: dict[str, Any] = {"champion_version": live, "evaluation_rows": rows, "tolerance": settings.tolerance}
+    if rows >= MIN_EVALUATION_ROWS and evaluation[schema.TARGET].nunique() == 2:
+        features, target = evaluation[list(schema.FEATURES)], evaluation[schema.TARGET].astype(int)
+        champion = joblib.load(registry.verified_model_path(layout))
+        figures["challenger"] = evaluate(challenger.model, features, target)
+        figures["champion"] = evaluate(champion, features, target)
+        new, old = score(figures["challenger"], settings.metric), score(figures["champion"], settings.metric)
+        verdict = f"{settings.metric} {new:.4f} vs live {live} {old:.4f} on {rows} held-out rows"
+        better = new >= old - settings.tolerance
+        reason = f"{verdict}: {'within' if better else 'below'} tolerance {settings.tolerance}"
+    else:
+        better = False
+        reason = f"only {rows} two-class evaluation rows (need {MIN_EVALUATION_ROWS}): cannot show it is better"
+    if settings.force_promote and not better:
+        return Decision(True, f"forced by a person ({reason})", figures)
+    return Decision(better, reason, figures)
 
 
 def library_versions() -> dict[str, str]:
@@ -104,46 +219,96 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def train_and_promote(
-    layout: Layout, training_file: Path, metric: str, seed: int, test_size: float, provenance: dict[str, Any]
+def train_and_register(
+    layout: Layout,
+    training_file: Path,
+    evaluation_file: Path | None,
+    settings: TrainingSettings,
+    provenance: dict[str, Any],
 ) -> dict[str, Any]:
-    """Train on `training_file`, promote the winner, and make its training data the drift reference."""
+    """Train the candidates, register the best as a new version, and make it live if the gate agrees.
+
+    A promoted model's training window becomes the drift reference. A retry of the same inputs
+    finds the version it registered before and only finishes that work.
+    """
+    settings.check()
     raw = schema.read_csv_bytes(training_file)
+    evaluation_raw = schema.read_csv_bytes(evaluation_file) if evaluation_file and evaluation_file.exists() else b""
+    run_key = hashlib.sha256(
+        raw + b"\0" + evaluation_raw + b"\0" + json.dumps(asdict(settings), sort_keys=True).encode()
+    ).hexdigest()
     training = schema.parse_reference(raw, str(training_file))
-    say(f"training on {len(training)} rows from {training_file}")
-    candidates = train_candidates(training, metric, seed, test_size)
-    winner = candidates[0]
-    previous = registry.current_metadata(layout)
-    metadata = {
-        "algorithm": winner.algorithm,
-        "selection_metric": metric,
-        "metrics": winner.metrics,
-        "candidates": {candidate.algorithm: candidate.metrics for candidate in candidates},
-        "previous": {"version": previous["version"], "metrics": previous["metrics"]} if previous else None,
-        "training_rows": len(training),
-        "training_data_sha256": digest(raw),
-        "test_size": test_size,
-        "seed": seed,
-        "features": list(schema.FEATURES),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "libraries": library_versions(),
-        **provenance,
-    }
-    version = registry.promote(layout, metadata, lambda path: joblib.dump(winner.model, path))
-    say(f"promoted {winner.algorithm} as {version} ({metric} {winner.metrics[metric]:.4f})")
-    if training_file != layout.reference_data:
-        # Drift must mean "far from what the live model learned": its training data is the new reference.
-        atomic.write_bytes(layout.reference_data, raw)
+    version = registry.find_version(layout, "run_key", run_key)
+    if version is not None:
+        say(f"{version} was registered from these inputs by an earlier attempt: finishing its work")
+        metadata = registry.version_metadata(layout, version)
+    else:
+        recent_from_id = _first_recent_id(layout, training_file)
+        recent = training[schema.ID] >= recent_from_id
+        evaluation = _evaluation_rows(evaluation_raw, evaluation_file)
+        say(f"training on {len(training)} rows ({int(recent.sum())} recent) from {training_file}")
+        candidates = train_candidates(training, recent, settings)
+        challenger = _refit_on_whole_window(candidates[0], training, recent, settings)
+        decision = judge(challenger, layout, evaluation, settings)
+        window_rows = training[recent] if challenger.window == "recent" else training
+        metadata = {
+            "algorithm": challenger.algorithm,
+            "window": challenger.window,
+            "selection_metric": settings.metric,
+            "metrics": challenger.metrics,
+            "candidates": {candidate.name: candidate.metrics for candidate in candidates},
+            "gate": decision.figures,
+            "settings": asdict(settings),
+            "run_key": run_key,
+            "recent_from_id": recent_from_id,
+            "training_rows": int(window_rows.shape[0]),
+            "training_data_sha256": digest(raw),
+            "evaluation_data_sha256": digest(evaluation_raw) if evaluation_raw else None,
+            "features": list(schema.FEATURES),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "image": os.environ.get("MINDPULSE_IMAGE"),
+            "libraries": library_versions(),
+            **provenance,
+        }
+        version = registry.register(
+            layout, metadata, lambda path: joblib.dump(challenger.model, path), decision.promote, decision.reason
+        )
+        metadata = registry.version_metadata(layout, version)
+        say(f"{metadata['status']} {challenger.name} as {version}: {decision.reason}")
+    registry.settle(layout, version)
+    promoted = registry.current_version(layout) == version
+    if promoted and training_file != layout.reference_data:
+        # Drift must mean "far from what the live model learned": its training window is the new reference.
+        recent = training[schema.ID] >= metadata["recent_from_id"]
+        window_rows = training[recent] if metadata["window"] == "recent" else training
+        atomic.write_with(layout.reference_data, lambda path: window_rows.to_csv(path, index=False))
     return {
-        "promoted": True,
+        "promoted": promoted,
         "version": version,
-        "algorithm": winner.algorithm,
-        "selection_metric": metric,
-        "metrics": winner.metrics,
+        "status": metadata["status"],
+        "reason": metadata["reason"],
+        "live_version": registry.current_version(layout),
+        "algorithm": metadata["algorithm"],
+        "window": metadata["window"],
+        "selection_metric": settings.metric,
+        "metrics": metadata["metrics"],
+        "gate": metadata["gate"],
         "candidates": metadata["candidates"],
-        "previous": metadata["previous"],
-        "training_rows": len(training),
+        "training_rows": metadata["training_rows"],
     }
+
+
+def _first_recent_id(layout: Layout, training_file: Path) -> int:
+    """merge_production_data numbers the production rows after the largest id of the reference."""
+    if training_file == layout.reference_data or not layout.reference_data.exists():
+        return np.iinfo(np.int64).max
+    return int(pd.read_csv(layout.reference_data, usecols=[schema.ID])[schema.ID].max()) + 1
+
+
+def _evaluation_rows(raw: bytes, source: Path | None) -> pd.DataFrame | None:
+    if not has_rows(raw):
+        return None
+    return schema.parse_reference(raw, str(source))
 
 
 def load_current_model(layout: Layout) -> Pipeline:

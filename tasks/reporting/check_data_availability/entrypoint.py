@@ -6,9 +6,11 @@ Exit:     0 reference data valid (production data may be missing or empty: said 
           and the production reports then skip themselves), 1 reference data missing or bad
 """
 
-from mindpulse import step
+from mindpulse import options, step
 from mindpulse.paths import Layout
 from mindpulse.reporting import check_data_availability
 
-step.parser("check_data_availability", __doc__).parse_args()
-step.run("check_data_availability", lambda: check_data_availability(Layout.from_env()))
+cli = step.parser("check_data_availability", __doc__)
+options.max_quarantine_share(cli)
+args = cli.parse_args()
+step.run("check_data_availability", lambda: check_data_availability(Layout.from_env(), args.max_quarantine_share))

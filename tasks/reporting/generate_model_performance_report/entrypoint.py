@@ -2,7 +2,7 @@
 production rows whose true outcome is known.
 
 Inputs:   /data/reference_data.csv, /data/prod_data.csv, /models/current (read-only)
-Outputs:  /reports/model_performance_report_<REPORT_STAMP>.html and its .json twin
+Outputs:  /reports/model_performance_report_<RUN_STAMP>.html and its .json twin
 Exit:     0 written, 99 no labelled production rows, 1 bad input
 """
 
@@ -11,6 +11,10 @@ from mindpulse.paths import Layout
 from mindpulse.reporting import model_performance_report
 
 cli = step.parser("generate_model_performance_report", __doc__)
-options.report_stamp(cli)
+options.run_stamp(cli)
+options.max_quarantine_share(cli)
 args = cli.parse_args()
-step.run("generate_model_performance_report", lambda: model_performance_report(Layout.from_env(), args.stamp))
+step.run(
+    "generate_model_performance_report",
+    lambda: model_performance_report(Layout.from_env(), args.stamp, args.max_quarantine_share),
+)

@@ -1,7 +1,7 @@
 """send_report_summary: the figures of this reporting run, the history chart page, a message.
 
-Inputs:   /reports/*_report_<REPORT_STAMP>.json, /reports/history.jsonl, /models/current (read-only)
-Outputs:  /reports/report_summary_<REPORT_STAMP>.json, a line in /reports/history.jsonl,
+Inputs:   /reports/*_report_<RUN_STAMP>.json, /reports/history.jsonl, /models/current (read-only)
+Outputs:  /reports/report_summary_<RUN_STAMP>.json, a line in /reports/history.jsonl,
           /reports/index.html; a POST to WEBHOOK_URL when set (never fails the run)
 Exit:     0 done, 1 the reports volume cannot be written
 """
@@ -11,7 +11,7 @@ from mindpulse.paths import Layout
 from mindpulse.summaries import report_summary
 
 cli = step.parser("send_report_summary", __doc__)
-options.report_stamp(cli)
+options.run_stamp(cli)
 cli.add_argument(
     "--threshold",
     type=options.parse_drift_threshold,

@@ -17,5 +17,9 @@ cli.add_argument(
     help="labelled rows that trigger a retrain [RETRAIN_THRESHOLD]",
 )
 options.force(cli, "count")
+options.max_quarantine_share(cli)
 args = cli.parse_args()
-step.run("check_production_data", lambda: check_production_data(Layout.from_env(), args.threshold, args.force))
+step.run(
+    "check_production_data",
+    lambda: check_production_data(Layout.from_env(), args.threshold, args.force, args.max_quarantine_share),
+)

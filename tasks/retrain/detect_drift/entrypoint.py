@@ -13,5 +13,9 @@ from mindpulse.paths import Layout
 cli = step.parser("detect_drift", __doc__)
 options.drift(cli, "above which to retrain")
 options.force(cli, "drift")
+options.max_quarantine_share(cli)
 args = cli.parse_args()
-step.run("detect_drift", lambda: detect_drift(Layout.from_env(), args.threshold, args.min_rows, args.force))
+step.run(
+    "detect_drift",
+    lambda: detect_drift(Layout.from_env(), args.threshold, args.min_rows, args.force, args.max_quarantine_share),
+)

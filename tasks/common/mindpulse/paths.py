@@ -3,7 +3,7 @@
 Three volumes, mounted at fixed paths in every step container:
 
 /data      reference_data.csv          training data of the live model; drift is measured against it
-           prod_data.csv               appended by the serving API (see `production.append_rows`)
+           prod_data.csv               appended by the serving API (see `production.append_lines`)
            prod_data.csv.lock          lock file of the append protocol
            student_lifestyle_100k.csv  optional: the Kaggle file, used by the bootstrap when present
            training_data.csv           written by merge_production_data, read by train_new_model

@@ -239,42 +239,14 @@ def train_and_register(
     ).hexdigest()
     training = schema.parse_reference(raw, str(training_file))
     version = registry.find_version(layout, "run_key", run_key)
-    if version is not None:
-        say(f"{version} was registered from these inputs by an earlier attempt: finishing its work")
-        metadata = registry.version_metadata(layout, version)
-    else:
-        recent_from_id = _first_recent_id(layout, training_file)
-        recent = training[schema.ID] >= recent_from_id
+    if version is None:
+        provenance = {**provenance, "run_key": run_key, "training_data_sha256": digest(raw)}
+        provenance["evaluation_data_sha256"] = digest(evaluation_raw) if evaluation_raw else None
         evaluation = _evaluation_rows(evaluation_raw, evaluation_file)
-        say(f"training on {len(training)} rows ({int(recent.sum())} recent) from {training_file}")
-        candidates = train_candidates(training, recent, settings)
-        challenger = _refit_on_whole_window(candidates[0], training, recent, settings)
-        decision = judge(challenger, layout, evaluation, settings)
-        window_rows = training[recent] if challenger.window == "recent" else training
-        metadata = {
-            "algorithm": challenger.algorithm,
-            "window": challenger.window,
-            "selection_metric": settings.metric,
-            "metrics": challenger.metrics,
-            "candidates": {candidate.name: candidate.metrics for candidate in candidates},
-            "gate": decision.figures,
-            "settings": asdict(settings),
-            "run_key": run_key,
-            "recent_from_id": recent_from_id,
-            "training_rows": int(window_rows.shape[0]),
-            "training_data_sha256": digest(raw),
-            "evaluation_data_sha256": digest(evaluation_raw) if evaluation_raw else None,
-            "features": list(schema.FEATURES),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "image": os.environ.get("MINDPULSE_IMAGE"),
-            "libraries": library_versions(),
-            **provenance,
-        }
-        version = registry.register(
-            layout, metadata, lambda path: joblib.dump(challenger.model, path), decision.promote, decision.reason
-        )
-        metadata = registry.version_metadata(layout, version)
-        say(f"{metadata['status']} {challenger.name} as {version}: {decision.reason}")
+        version = _train_and_register(layout, training, training_file, evaluation, settings, provenance)
+    else:
+        say(f"{version} was registered from these inputs by an earlier attempt: finishing its work")
+    metadata = registry.version_metadata(layout, version)
     registry.settle(layout, version)
     promoted = registry.current_version(layout) == version
     if promoted and training_file != layout.reference_data:
@@ -296,6 +268,43 @@ def train_and_register(
         "candidates": metadata["candidates"],
         "training_rows": metadata["training_rows"],
     }
+
+
+def _train_and_register(
+    layout: Layout,
+    training: pd.DataFrame,
+    training_file: Path,
+    evaluation: pd.DataFrame | None,
+    settings: TrainingSettings,
+    provenance: dict[str, Any],
+) -> str:
+    recent_from_id = _first_recent_id(layout, training_file)
+    recent = training[schema.ID] >= recent_from_id
+    say(f"training on {len(training)} rows ({int(recent.sum())} recent) from {training_file}")
+    candidates = train_candidates(training, recent, settings)
+    challenger = _refit_on_whole_window(candidates[0], training, recent, settings)
+    decision = judge(challenger, layout, evaluation, settings)
+    metadata = {
+        "algorithm": challenger.algorithm,
+        "window": challenger.window,
+        "selection_metric": settings.metric,
+        "metrics": challenger.metrics,
+        "candidates": {candidate.name: candidate.metrics for candidate in candidates},
+        "gate": decision.figures,
+        "settings": asdict(settings),
+        "recent_from_id": recent_from_id,
+        "training_rows": int(recent.sum()) if challenger.window == "recent" else len(training),
+        "features": list(schema.FEATURES),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "image": os.environ.get("MINDPULSE_IMAGE"),
+        "libraries": library_versions(),
+        **provenance,
+    }
+    version = registry.register(
+        layout, metadata, lambda path: joblib.dump(challenger.model, path), decision.promote, decision.reason
+    )
+    say(f"{'promoted' if decision.promote else 'rejected'} {challenger.name} as {version}: {decision.reason}")
+    return version
 
 
 def _first_recent_id(layout: Layout, training_file: Path) -> int:

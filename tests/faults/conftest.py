@@ -14,9 +14,12 @@ from tests.integration.airflow_harness import Harness, Volumes
 # The session harness of the integration layer (Docker client, Airflow home, volume clean-up).
 from tests.integration.conftest import harness  # noqa: F401
 
-# Small enough that training takes seconds; 1200 labelled production rows pass the retrain threshold (1000).
-REFERENCE_ROWS = "3000"
-PRODUCTION_ROWS = "1200"
+# Small enough that training takes seconds: 600 labelled production rows pass a retrain threshold of 500, and
+# are too few for train_new_model's second, recent-rows-only window, which would double the training time.
+REFERENCE_ROWS = "2000"
+PRODUCTION_ROWS = "600"
+RETRAIN_THRESHOLD = 500
+RETRAIN_CONF = {"retrain_threshold": RETRAIN_THRESHOLD}
 
 
 @dataclass
@@ -49,7 +52,10 @@ class Baseline:
 
 
 def step_environment(step: str, results: dict[str, dict | None]) -> dict[str, str]:
-    """What the DAG passes a step besides RUN_STAMP: the summary step gets the earlier steps' results."""
+    """What the DAG passes a step besides RUN_STAMP (with the conf RETRAIN_CONF): the threshold to the check,
+    the earlier steps' results to the summary."""
+    if step == "check_production_data":
+        return {"RETRAIN_THRESHOLD": str(RETRAIN_THRESHOLD)}
     if step != "notify_retrain_success":
         return {}
     decided = ("check_production_data", "detect_drift", "merge_production_data", "archive_production_data")

@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ THROTTLE = {
     "notify_retrain_success": 0.05,
 }
 # CPU share of a step from the moment a Trigger's `throttle_on` line appears.
-CRAWL = 0.02
+CRAWL = 0.05
 KILLED_EXIT_CODE = 128 + 9
 CPU_PERIOD = 100_000
 
@@ -97,7 +97,7 @@ def inspect(root, load):
     final = sorted(key for key in files if not is_temporary(key))
     for key in final:
         path = base / key.lstrip("/")
-        if files[key] in ("dir",) or files[key].startswith("-> "):
+        if files[key] == "dir" or files[key].startswith("-> "):
             continue
         content = path.read_bytes()
         try:
@@ -132,7 +132,7 @@ def inspect(root, load):
             try:
                 entry = json.loads(line)
             except ValueError:
-                continue
+                continue  # reported as a problem above
             audit.append({name: value for name, value in entry.items() if name != "at"})
     live = os.readlink(layout.current_model_dir) if layout.current_model_dir.is_symlink() else None
     try:
@@ -141,13 +141,13 @@ def inspect(root, load):
             model = f"loaded {type(load_current_model(layout)).__name__}"
         else:
             model = f"verified {registry.verified_model_path(layout).name}"
-    except BaseException as error:
+    except Exception as error:
         model = f"ERROR {type(error).__name__}: {error}"
     production = rows(layout.production_data) if "/data/prod_data.csv" in final else None
     archives = {
         key: rows(base / key.lstrip("/"))
         for key in final
-        if key.startswith("/data/archive/") and files[key] not in ("dir",)
+        if key.startswith("/data/archive/") and files[key] != "dir"
     }
     return {
         "files": files, "sizes": sizes, "problems": problems, "versions": versions, "audit": audit,
@@ -215,7 +215,7 @@ class State:
     live: str | None
     model: str
     production_rows: list[str] | None
-    archived_rows: dict[str, list[str]] = field(default_factory=dict)
+    archived_rows: dict[str, list[str]]
 
     def final(self) -> dict[str, str]:
         """Everything under a final name: no path component starts with a dot (mindpulse.atomic and the
@@ -262,6 +262,10 @@ class FaultHarness(Harness):
         faults = cls(harness.client, airflow_home or harness.airflow_home)
         faults.prefix, faults.created = harness.prefix, harness.created
         return faults
+
+    def airflow_environment(self, volumes: Volumes) -> dict[str, str]:
+        """The environment `airflow` runs with here (this harness's home) to run the DAGs on `volumes`."""
+        return self._environment(volumes.environment())
 
     # --- volumes --------------------------------------------------------------------------------
     def create_volume(self, name: str, **driver_options: str) -> str:

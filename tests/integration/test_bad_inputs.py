@@ -36,6 +36,8 @@ pytestmark = [pytest.mark.airflow, pytest.mark.docker]
 
 DAG_ID = "ml_retrain_pipeline"
 RUN_CASES = Path(__file__).with_name("run_dag_cases.py")
+# Measured on the two-core machine, 37 cases: 2 workers 193 s, 3 workers 147-160 s, 4 workers 165 s. A case spends
+# ~4 of its ~8 s in `dags test` polling once a second while the failure reaches the last task, so a third fits.
 WORKERS = 3
 REFERENCE_ROWS = 3000
 PRODUCTION_ROWS = 1500  # all labelled: enough for check_production_data to ask for a retrain
@@ -54,7 +56,7 @@ Replacement = bytes | Literal["directory", "absent"]
 
 
 def _lines(raw: bytes) -> list[bytes]:
-    return raw.decode().removesuffix("\n").encode().split(b"\n")
+    return raw.removesuffix(b"\n").split(b"\n")
 
 
 def _join(lines: list[bytes]) -> bytes:
@@ -276,20 +278,20 @@ QUARANTINED = {
 }  # fmt: skip
 
 
-def quarantine_file(raw: bytes) -> bytes:
+def with_a_few_bad_rows(raw: bytes) -> bytes:
     for edit, _ in QUARANTINED.values():
         raw = edit(raw)
     return raw
 
 
-CASES.append(Case("prod-a-few-bad-rows-quarantined", PROD, quarantine_file, "quarantined", "repeats the header"))
+CASES.append(Case("prod-a-few-bad-rows-quarantined", PROD, with_a_few_bad_rows, "quarantined", "repeats the header"))
 
 
 # --- running the table ----------------------------------------------------------------------------------------------
 
 # Lists the files of every case's volumes as {case index: {"/data/...": sha256 or "-> target" or "<dir>"}}.
 SNAPSHOT_ALL = """
-import hashlib, json, os, sys
+import hashlib, json, os
 cases = {}
 for case in sorted(os.listdir("/cases")):
     files = {}
@@ -323,7 +325,7 @@ class Outcome:
     volumes: Volumes
 
 
-def _all_volumes(harness: Harness, volumes: list[Volumes], mode: str) -> dict[str, dict[str, str]]:
+def _all_volumes(volumes: list[Volumes], mode: str) -> dict[str, dict[str, str]]:
     binds = {}
     for index, case in enumerate(volumes):
         for kind, name in (("data", case.data), ("models", case.models), ("reports", case.reports)):
@@ -354,7 +356,7 @@ def _prepare(harness: Harness, base: Volumes, volumes: list[Volumes], good: dict
             member = tarfile.TarInfo(name)
             member.size = len(content.encode())
             tar.addfile(member, io.BytesIO(content.encode()))
-    binds = _all_volumes(harness, volumes, "rw") | {
+    binds = _all_volumes(volumes, "rw") | {
         base.data: {"bind": "/base/data", "mode": "ro"},
         base.models: {"bind": "/base/models", "mode": "ro"},
         base.reports: {"bind": "/base/reports", "mode": "ro"},
@@ -374,7 +376,7 @@ def _prepare(harness: Harness, base: Volumes, volumes: list[Volumes], good: dict
 
 def _snapshot_all(harness: Harness, volumes: list[Volumes]) -> dict[str, Any]:
     output = harness.client.containers.run(
-        TOOL_IMAGE, ["python", "-c", SNAPSHOT_ALL], volumes=_all_volumes(harness, volumes, "ro"),
+        TOOL_IMAGE, ["python", "-c", SNAPSHOT_ALL], volumes=_all_volumes(volumes, "ro"),
         network_mode="none", remove=True,
     )  # fmt: skip
     return json.loads(output)
@@ -433,11 +435,6 @@ def outcomes(harness: Harness, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 # --- the checks -----------------------------------------------------------------------------------------------------
-
-
-def test_the_table_covers_production_and_reference_files() -> None:
-    assert len(CASES) >= 20
-    assert {case.file for case in CASES if case.outcome == "failed"} == {PROD, REF}
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.outcome != "quarantined"], ids=lambda case: case.name)
@@ -501,7 +498,6 @@ def test_a_few_bad_production_rows_are_quarantined_and_the_run_goes_on(
     for number, reason, text in listed[1:]:
         assert text == archived_lines[int(number) - 1]
         assert QUARANTINED[int(number)][1] in reason
-    assert listed[1][1] == "repeats the header"
 
     # The summary says how many rows were set aside and where; the log of every reading step names them.
     summaries = [path for path in outcome.after if Path(path).name.startswith("retrain_summary_")]

@@ -276,6 +276,19 @@ def test_a_retried_training_finishes_the_version_it_registered_instead_of_adding
     assert [entry["event"] for entry in registry.audit_entries(seeded)] == ["promoted", "promoted"]
 
 
+def test_a_whole_run_repeated_after_a_promotion_trains_nothing_twice(seeded: Layout) -> None:
+    simulate(seeded, 2000, seed=5, concept=1.0)
+    first_merge = merge.merge_production_data(seeded, "20261126_120000")
+    training_set = seeded.training_data.read_bytes()
+    first = train(seeded)
+    assert first["promoted"], "the reference is replaced: a fresh merge would now differ"
+
+    again = merge.merge_production_data(seeded, "20261126_120000")
+
+    assert again == first_merge and seeded.training_data.read_bytes() == training_set
+    assert train(seeded)["version"] == first["version"] and registry.versions(seeded) == ["v0001", "v0002"]
+
+
 def test_an_unknown_selection_metric_changes_nothing(seeded: Layout) -> None:
     merge.merge_production_data(seeded, "20261126_120000")
     with pytest.raises(StepError, match="selection metric 'speed'"):

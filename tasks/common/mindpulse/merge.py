@@ -35,8 +35,16 @@ def merge_production_data(
     production bytes they came from (archive_production_data moves exactly those). Bad production
     rows, while few enough to quarantine, are left out and listed in quarantine/ under `stamp`."""
     check_evaluation_share(evaluation_share)
-    reference = load_reference(layout)
+    _finish_an_interrupted_archive(layout)
     snapshot = production.read_snapshot(layout)
+    earlier = production.Consumption.load(layout)
+    same_run = earlier and earlier.merged and (earlier.stamp, earlier.sha256) == (stamp, production.digest(snapshot))
+    if same_run and layout.training_data.exists() and layout.evaluation_data.exists():
+        # The same run again, after train_new_model may already have replaced the reference: merging
+        # anew would train on the new rows twice. The files this merge wrote are still the truth.
+        say(f"{layout.consumption_manifest}: run {stamp} merged these production bytes already; kept its files")
+        return earlier.merged
+    reference = load_reference(layout)
     parsed = (
         schema.parse_production_rows(snapshot, str(layout.production_data), max_quarantine_share)
         if production.has_rows(snapshot)
@@ -66,17 +74,7 @@ def merge_production_data(
     # The quarantined lines stay in the consumed bytes: the archive keeps them, this file says why
     # they were not used. Written before the manifest, which commits the merge.
     quarantine_file = production.write_quarantine(layout, stamp, parsed.quarantined)
-    if len(current):
-        production.Consumption(
-            stamp=stamp,
-            consumed_bytes=len(snapshot),
-            sha256=production.digest(snapshot),
-            rows=len(current) + len(parsed.quarantined),
-            labelled_rows=len(labelled),
-        ).save(layout)
-    else:
-        layout.consumption_manifest.unlink(missing_ok=True)
-    return {
+    result = {
         "training_rows": len(merged),
         "evaluation_rows": len(evaluation),
         "reference_rows": len(reference),
@@ -88,3 +86,24 @@ def merge_production_data(
         "training_data": str(layout.training_data),
         "evaluation_data": str(layout.evaluation_data),
     }
+    if len(current):
+        production.Consumption(
+            stamp=stamp,
+            consumed_bytes=len(snapshot),
+            sha256=production.digest(snapshot),
+            rows=len(current) + len(parsed.quarantined),
+            labelled_rows=len(labelled),
+            merged=result,
+        ).save(layout)
+    else:
+        layout.consumption_manifest.unlink(missing_ok=True)
+    return result
+
+
+def _finish_an_interrupted_archive(layout: Layout) -> None:
+    """An archive step killed after writing the archive but before cutting prod_data.csv leaves its
+    manifest behind. Merging now would consume those rows again, so finish that archive first."""
+    pending = production.Consumption.load(layout)
+    if pending and layout.archive_file(pending.stamp).exists():
+        say(f"finishing the archive of run {pending.stamp}, which was interrupted")
+        production.archive_consumed(layout)

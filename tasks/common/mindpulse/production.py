@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mindpulse import atomic
 from mindpulse.paths import Layout
@@ -112,6 +113,8 @@ class Consumption:
     sha256: str
     rows: int
     labelled_rows: int
+    # merge_production_data's result, so a repeat of the same run can return it unchanged.
+    merged: dict[str, Any] | None = None
 
     def save(self, layout: Layout) -> None:
         atomic.write_json(layout.consumption_manifest, asdict(self))

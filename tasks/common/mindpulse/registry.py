@@ -14,6 +14,7 @@ when, and why.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -111,22 +112,36 @@ def register(
     layout.versions_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.versions_dir))
     try:
-        write_model(staging / MODEL_FILE)
-        document = {
-            **metadata,
-            "version": version,
-            "status": PROMOTED if promote else REJECTED,
-            "reason": reason,
-            "live_when_registered": current_version(layout),
-            "model_sha256": file_sha256(staging / MODEL_FILE),
-        }
-        atomic.write_json(staging / METADATA_FILE, document)
-        staging.chmod(0o755)
+        _write_version(layout, staging, version, metadata, write_model, promote, reason)
         os.rename(staging, layout.versions_dir / version)
+    except OSError as error:
+        raise StepError(f"{layout.versions_dir / version}: cannot register the new model: {error.strerror}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     settle(layout, version)
     return version
+
+
+def _write_version(
+    layout: Layout,
+    staging: Path,
+    version: str,
+    metadata: dict[str, Any],
+    write_model: Callable[[Path], None],
+    promote: bool,
+    reason: str,
+) -> None:
+    write_model(staging / MODEL_FILE)
+    document = {
+        **metadata,
+        "version": version,
+        "status": PROMOTED if promote else REJECTED,
+        "reason": reason,
+        "live_when_registered": current_version(layout),
+        "model_sha256": file_sha256(staging / MODEL_FILE),
+    }
+    atomic.write_json(staging / METADATA_FILE, document)
+    staging.chmod(0o755)
 
 
 def settle(layout: Layout, version: str) -> None:
@@ -169,8 +184,13 @@ def audit_entries(layout: Layout) -> list[dict[str, Any]]:
         lines = layout.audit_log.read_text().splitlines()
     except FileNotFoundError:
         return []
-    # A crash can leave a torn last line; every complete line is one JSON object.
-    return [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # torn by a crash before _audit could undo it; every whole line is one object
+    return entries
 
 
 def _audit(layout: Layout, event: str, version: str, previous: str | None, reason: str, by: str = "pipeline") -> None:
@@ -185,11 +205,17 @@ def _audit(layout: Layout, event: str, version: str, previous: str | None, reaso
     }
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     layout.models_dir.mkdir(parents=True, exist_ok=True)
-    # One write of one whole line in append mode: lines never interleave.
+    # One write of one whole line in append mode: lines never interleave. A short write (a full
+    # disk) is undone, so the next line never joins a torn one.
     fd = os.open(layout.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    size = os.fstat(fd).st_size
     try:
-        os.write(fd, line)
+        if os.write(fd, line) != len(line):
+            raise OSError(errno.ENOSPC, "short write")
         os.fsync(fd)
+    except OSError as error:
+        os.ftruncate(fd, size)
+        raise StepError(f"{layout.audit_log}: cannot append the audit line: {error.strerror}") from None
     finally:
         os.close(fd)
 

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from tests.images.image_secrets import URL_CREDENTIALS, secret_settings
+from tests.integration.airflow_harness import RETRAIN_STEPS
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -36,15 +37,7 @@ TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().st
 
 RETRAIN = "ml_retrain_pipeline"
 REPORTING = "evidently_reporting_pipeline"
-RETRAIN_TASKS = (
-    "check_production_data",
-    "detect_drift",
-    "backup_current_model",
-    "merge_production_data",
-    "train_new_model",
-    "archive_production_data",
-    "notify_retrain_success",
-)
+
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 SEEDED_ROWS = 1500
 # Generous: a 2-core machine seeds 100k reference rows and trains three candidate models first.
@@ -649,7 +642,7 @@ def test_ui_login_and_retrain_graph_in_headless_chromium(stack: Stack, tmp_path:
         browser.open(f"{stack.base_url}/dags/{RETRAIN}")
         nodes: list[str] = []
         deadline = time.monotonic() + 60
-        while set(nodes) < set(RETRAIN_TASKS) and time.monotonic() < deadline:
+        while set(nodes) < set(RETRAIN_STEPS) and time.monotonic() < deadline:
             time.sleep(1)
             nodes = browser.evaluate("[...document.querySelectorAll('.react-flow__node')].map(n => n.dataset.id)") or []
         time.sleep(2)  # the graph fits itself into the view after the nodes appear
@@ -658,7 +651,7 @@ def test_ui_login_and_retrain_graph_in_headless_chromium(stack: Stack, tmp_path:
         page_text = browser.evaluate("document.body.innerText")
     finally:
         browser.close()
-    assert set(nodes) >= set(RETRAIN_TASKS), f"graph nodes {nodes}; screenshot {shot}"
+    assert set(nodes) >= set(RETRAIN_STEPS), f"graph nodes {nodes}; screenshot {shot}"
     assert RETRAIN in page_text
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
     print(f"screenshot: {shot}")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.faults.fault_harness import ACCESS, RETRAIN_STEPS, THROTTLE, FaultHarness, State, StepRun
-from tests.integration.airflow_harness import Harness, Volumes
+from tests.faults.fault_harness import ACCESS, THROTTLE, FaultHarness, State, StepRun
+from tests.integration.airflow_harness import RETRAIN_STEPS, Harness, Volumes
 
 # The session harness of the integration layer (Docker client, Airflow home, volume clean-up).
 from tests.integration.conftest import harness  # noqa: F401

@@ -23,15 +23,6 @@ from docker.models.containers import Container
 from tests.integration.airflow_harness import TAG, TOOL_IMAGE, Harness, Volumes
 
 RUN_STAMP = "20261127_120000"
-RETRAIN_STEPS = (
-    "check_production_data",
-    "detect_drift",
-    "backup_current_model",
-    "merge_production_data",
-    "train_new_model",
-    "archive_production_data",
-    "notify_retrain_success",
-)
 # How ml_retrain_pipeline mounts the volumes of each step: what a step cannot write, a kill cannot break.
 ACCESS: dict[str, dict[str, str]] = {
     "check_production_data": {"data": "ro"},
@@ -262,10 +253,6 @@ class FaultHarness(Harness):
         faults = cls(harness.client, airflow_home or harness.airflow_home)
         faults.prefix, faults.created = harness.prefix, harness.created
         return faults
-
-    def airflow_environment(self, volumes: Volumes) -> dict[str, str]:
-        """The environment `airflow` runs with here (this harness's home) to run the DAGs on `volumes`."""
-        return self._environment(volumes.environment())
 
     # --- volumes --------------------------------------------------------------------------------
     def create_volume(self, name: str, **driver_options: str) -> str:

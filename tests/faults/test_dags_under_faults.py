@@ -33,7 +33,7 @@ from docker.models.containers import Container
 
 from tests.faults.conftest import RETRAIN_CONF, Baseline
 from tests.faults.fault_harness import FaultHarness, State
-from tests.integration.airflow_harness import TOOL_IMAGE, Volumes, _airflow_executable
+from tests.integration.airflow_harness import TOOL_IMAGE, Volumes, airflow_executable
 
 pytestmark = [pytest.mark.airflow, pytest.mark.docker]
 
@@ -101,8 +101,8 @@ def _start_dag_test(faults: FaultHarness, dag_id: str, volumes: Volumes, log: Pa
     conf = ["--conf", json.dumps(RETRAIN_CONF)] if dag_id == RETRAIN else []
     with open(log, "w") as output:
         return subprocess.Popen(
-            [str(_airflow_executable()), "dags", "test", dag_id, *conf],
-            env=faults.airflow_environment(volumes),
+            [str(airflow_executable()), "dags", "test", dag_id, *conf],
+            env=faults.airflow_environment(volumes.environment()),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,

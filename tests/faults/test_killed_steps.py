@@ -29,14 +29,13 @@ import pytest
 from tests.faults.conftest import Baseline, step_environment
 from tests.faults.fault_harness import (
     KILLED_EXIT_CODE,
-    RETRAIN_STEPS,
     FaultHarness,
     Trigger,
     assert_only_old_or_complete_files,
     assert_production_rows_intact,
     assert_same_end_state,
 )
-from tests.integration.airflow_harness import TOOL_IMAGE
+from tests.integration.airflow_harness import RETRAIN_STEPS, TOOL_IMAGE
 
 pytestmark = pytest.mark.docker
 

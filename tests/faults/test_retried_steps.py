@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.conftest import Baseline, step_environment
-from tests.faults.fault_harness import RETRAIN_STEPS, FaultHarness
+from tests.faults.fault_harness import FaultHarness
+from tests.integration.airflow_harness import RETRAIN_STEPS
 
 pytestmark = pytest.mark.docker
 

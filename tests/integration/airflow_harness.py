@@ -23,6 +23,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
 TOOL_IMAGE = f"mindpulse/family-base:{TAG}"
+# The tasks of ml_retrain_pipeline in the order they run.
+RETRAIN_STEPS = (
+    "check_production_data",
+    "detect_drift",
+    "backup_current_model",
+    "merge_production_data",
+    "train_new_model",
+    "archive_production_data",
+    "notify_retrain_success",
+)
 EXECUTE_TASK = Path(__file__).with_name("execute_task.py")
 
 # Lists every file of the three volumes (mounted read-only) as path -> sha256, or "-> target" for a link.
@@ -145,7 +155,7 @@ class Harness:
             self.client.volumes.get(volume).remove(force=True)
 
     # --- Airflow --------------------------------------------------------------------------------
-    def _environment(self, environment: dict[str, str] | None) -> dict[str, str]:
+    def airflow_environment(self, environment: dict[str, str] | None) -> dict[str, str]:
         env = {
             name: value
             for name, value in os.environ.items()
@@ -164,8 +174,8 @@ class Harness:
     def airflow(self, *arguments: str, environment: dict[str, str] | None = None, check: bool = True) -> str:
         """Run the Airflow CLI; its stdout and stderr."""
         completed = subprocess.run(
-            [str(_airflow_executable()), *arguments],
-            env=self._environment(environment),
+            [str(airflow_executable()), *arguments],
+            env=self.airflow_environment(environment),
             capture_output=True,
             text=True,
             timeout=1800,
@@ -178,8 +188,8 @@ class Harness:
         """Run the DAG's own operator of `task_id` and keep its container as `container` (execute_task.py);
         the outcome: "success" or the exception class the operator raised."""
         completed = subprocess.run(
-            [str(_airflow_executable().with_name("python")), str(EXECUTE_TASK), dag_id, task_id, container],
-            env=self._environment(environment),
+            [str(airflow_executable().with_name("python")), str(EXECUTE_TASK), dag_id, task_id, container],
+            env=self.airflow_environment(environment),
             capture_output=True,
             text=True,
             timeout=600,
@@ -228,7 +238,7 @@ def _utc(stored: str | None) -> datetime | None:
     return None if stored is None else datetime.fromisoformat(stored).replace(tzinfo=UTC)
 
 
-def _airflow_executable() -> Path:
+def airflow_executable() -> Path:
     configured = os.environ.get("MINDPULSE_AIRFLOW_PYTHON")
     airflow = Path(configured).with_name("airflow") if configured else REPO / ".venv-airflow" / "bin" / "airflow"
     if not airflow.is_file():

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import pytest
 
-from tests.integration.airflow_harness import REPO, TOOL_IMAGE, Harness, Volumes, _airflow_executable
+from tests.integration.airflow_harness import REPO, TOOL_IMAGE, Harness, Volumes, airflow_executable
 
 pytestmark = [pytest.mark.airflow, pytest.mark.docker]
 
@@ -394,9 +394,9 @@ def _run_workers(harness: Harness, volumes: list[Volumes], scratch: Path) -> Non
         home = scratch / f"worker-{worker}"
         home.mkdir()
         shutil.copy(harness.airflow_home / "airflow.db", home / "airflow.db")
-        environment = harness._environment({"AIRFLOW_HOME": str(home)})
+        environment = harness.airflow_environment({"AIRFLOW_HOME": str(home)})
         log = open(home / "worker.log", "wb")  # noqa: SIM115 (closed below, once the worker is done)
-        python = _airflow_executable().with_name("python")
+        python = airflow_executable().with_name("python")
         command = [str(python), str(RUN_CASES), str(scratch / "cases.json"), str(scratch)]
         workers.append((subprocess.Popen(command, env=environment, stdout=log, stderr=log, cwd=REPO), log, home))
     for process, log, home in workers:

@@ -16,17 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.airflow_harness import TAG, DagRun, Harness, Volumes
+from tests.integration.airflow_harness import RETRAIN_STEPS, TAG, DagRun, Harness, Volumes
 
 pytestmark = [pytest.mark.airflow, pytest.mark.docker]
 
-RETRAIN_AFTER_CHECKS = (
-    "backup_current_model",
-    "merge_production_data",
-    "train_new_model",
-    "archive_production_data",
-    "notify_retrain_success",
-)
+RETRAIN_AFTER_CHECKS = RETRAIN_STEPS[2:]
 
 
 def _current_version(snapshot: dict[str, str]) -> str:

@@ -72,3 +72,17 @@ def copy_tree(source: Path, destination: Path) -> None:
         os.replace(staging, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def append_whole(fd: int, payload: bytes, name: Path) -> None:
+    """Append `payload` through `fd` (opened with O_APPEND) and fsync it, or leave the file as it was
+    and raise OSError: a torn last line would make every later read of an append-only log fail."""
+    size = os.fstat(fd).st_size
+    try:
+        written = os.write(fd, payload)
+        if written != len(payload):
+            raise OSError(f"{name}: only {written} of {len(payload)} bytes written")
+        os.fsync(fd)
+    except OSError:
+        os.ftruncate(fd, size)
+        raise

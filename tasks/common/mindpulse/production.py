@@ -72,17 +72,8 @@ def append_lines(layout: Layout, header: bytes, lines: bytes) -> None:
     with production_lock(layout, exclusive=True):
         fd = os.open(layout.production_data, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664)
         try:
-            size = os.fstat(fd).st_size
-            payload = lines if size else header + lines
-            try:
-                written = os.write(fd, payload)
-                if written != len(payload):
-                    raise OSError(f"{layout.production_data}: only {written} of {len(payload)} bytes written")
-                os.fsync(fd)
-            except OSError:
-                # A partial line would make every later read of the file fail validation.
-                os.ftruncate(fd, size)
-                raise
+            payload = lines if os.fstat(fd).st_size else header + lines
+            atomic.append_whole(fd, payload, layout.production_data)
         finally:
             os.close(fd)
 

@@ -14,7 +14,6 @@ when, and why.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -205,17 +204,13 @@ def _audit(layout: Layout, event: str, version: str, previous: str | None, reaso
     }
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     layout.models_dir.mkdir(parents=True, exist_ok=True)
-    # One write of one whole line in append mode: lines never interleave. A short write (a full
+    # One write of one whole line in append mode: lines never interleave, and a short write (a full
     # disk) is undone, so the next line never joins a torn one.
     fd = os.open(layout.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    size = os.fstat(fd).st_size
     try:
-        if os.write(fd, line) != len(line):
-            raise OSError(errno.ENOSPC, "short write")
-        os.fsync(fd)
+        atomic.append_whole(fd, line, layout.audit_log)
     except OSError as error:
-        os.ftruncate(fd, size)
-        raise StepError(f"{layout.audit_log}: cannot append the audit line: {error.strerror}") from None
+        raise StepError(f"{layout.audit_log}: cannot append the audit line: {error.strerror or error}") from None
     finally:
         os.close(fd)
 

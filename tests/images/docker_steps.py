@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TAG = (REPO / "VERSION").read_text().strip()
+TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
 STEP_DIRS = sorted(p.parent for p in REPO.glob("tasks/*/*/Dockerfile") if p.parent.parent.name != "common")
 
 # How a step reaches each volume: the steps that only read get read-only mounts.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the MindPulse images in dependency order:
-#   Python base -> family images (base, pandas, ml, evidently) -> one image per pipeline step
+#   Python base -> family images (base, pandas, ml, evidently) -> one image per pipeline step (the
+#   steps and their families are those declared in tasks/common/mindpulse/catalog.py)
 #   -> the orchestrator images (Airflow, PostgreSQL) when their Dockerfiles exist.
 # Run with --help for the options.
 set -euo pipefail
@@ -14,12 +15,14 @@ Builds every MindPulse image in dependency order and prints one line per image w
   1. the Python base: python:3.11-slim-bookworm, or, where no registry can be reached,
      mindpulse/python:3.11-bookworm built locally with debootstrap (needs root; built once)
   2. the family images mindpulse/family-{base,pandas,ml,evidently} from tasks/common/Dockerfile
-  3. one image per step, tasks/{retrain,reporting,demo}/<step>/Dockerfile -> mindpulse/<step-name>,
-     on top of the family named by its `ARG FAMILY=` line
+  3. one image per step declared in tasks/common/mindpulse/catalog.py: its folder's entrypoint.py on
+     top of the family the declaration names (tasks/common/step.Dockerfile) -> mindpulse/<step-name>
   4. when orchestrator/Dockerfile and orchestrator/postgres/Dockerfile exist: mindpulse/airflow,
      and mindpulse/postgres (the official postgres:16-bookworm re-tagged, or built from that
      Dockerfile where it cannot be pulled)
-Each image is tagged TAG and latest, and labelled with the version and the git revision.
+Each image is tagged TAG, and labelled with the version and the git revision. Built with the
+repository's version (the default tag), it is also tagged latest; any other tag leaves latest alone,
+so a build for a test or a branch never changes what `latest` runs.
 
 Options:
   --only NAME  build one image and what it stands on: a step (train_new_model or train-new-model),
@@ -58,29 +61,32 @@ while (($#)); do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
+version=$(tr -d '[:space:]' <"$repo/VERSION" 2>/dev/null || true)
 if [[ -z $tag ]]; then
-  [[ -f $repo/VERSION ]] || die "no --tag, no MINDPULSE_IMAGE_TAG and no VERSION file"
-  tag=$(tr -d '[:space:]' <"$repo/VERSION")
+  [[ -n $version ]] || die "no --tag, no MINDPULSE_IMAGE_TAG and no VERSION file"
+  tag=$version
 fi
+also_latest=false
+[[ $tag == "$version" ]] && also_latest=true
 [[ $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "'$tag' is not a valid image tag"
 
 # --- what there is to build ------------------------------------------------------------------
 
-# Parallel arrays, one entry per step: name (directory), image, family, directory.
+# Parallel arrays, one entry per step: name, image, family, directory. The catalog is standard-library
+# Python, so any python3 (3.11 or later) reads it without installing anything.
 step_names=() step_images=() step_families=() step_dirs=()
-shopt -s nullglob
-for dockerfile in "$repo"/tasks/{retrain,reporting,demo}/*/Dockerfile; do
-  dir=$(dirname "$dockerfile")
-  name=$(basename "$dir")
-  family=$(sed -n 's/^ARG FAMILY=\([a-z]*\).*/\1/p' "$dockerfile" | head -n 1)
-  [[ " ${families[*]} " == *" $family "* ]] \
-    || die "${dockerfile#"$repo"/}: needs an 'ARG FAMILY=' line naming one of: ${families[*]}"
+command -v python3 >/dev/null || die "python3 (3.11 or later) is needed to read the step catalog"
+catalog=$(PYTHONPATH="$repo/tasks/common" python3 -m mindpulse.catalog --build-list) \
+  || die "cannot read the step catalog (tasks/common/mindpulse/catalog.py)"
+while read -r name image family folder; do
+  [[ " ${families[*]} " == *" $family "* ]] || die "step $name: unknown family '$family' (one of: ${families[*]})"
+  [[ -f $repo/$folder/entrypoint.py ]] || die "step $name: $folder/entrypoint.py is missing"
   step_names+=("$name")
-  step_images+=("mindpulse/${name//_/-}")
+  step_images+=("$image")
   step_families+=("$family")
-  step_dirs+=("$dir")
-done
-shopt -u nullglob
+  step_dirs+=("$repo/$folder")
+done <<<"$catalog"
+step_dockerfile=$repo/tasks/common/step.Dockerfile
 
 airflow_dockerfile=$repo/orchestrator/Dockerfile
 postgres_dockerfile=$repo/orchestrator/postgres/Dockerfile
@@ -181,16 +187,24 @@ json() {
   printf '"%s"' "${s//\"/\\\"}"
 }
 batch=() batch_names=()
-add_target() { # image context dockerfile [NAME=VALUE build argument...]
-  local image=$1 context=$2 dockerfile=$3 arg args tags secret=""
+add_target() { # image context dockerfile [NAME=VALUE build argument...] [@NAME=PATH named context...]
+  local image=$1 context=$2 dockerfile=$3 arg args tags secret="" contexts=""
   shift 3
   tags=$(json "$image:$tag")
-  [[ $tag == latest ]] || tags+=", $(json "$image:latest")"
+  ! $also_latest || tags+=", $(json "$image:latest")"
   args="$(json VERSION): $(json "$tag"), $(json REVISION): $(json "$revision"), $(json SOURCE): $(json "$source_url")"
-  for arg in "$@"; do args+=", $(json "${arg%%=*}"): $(json "${arg#*=}")"; done
+  for arg in "$@"; do
+    if [[ $arg == @* ]]; then
+      arg=${arg#@}
+      contexts+="${contexts:+, }$(json "${arg%%=*}"): $(json "${arg#*=}")"
+    else
+      args+=", $(json "${arg%%=*}"): $(json "${arg#*=}")"
+    fi
+  done
+  [[ -z $contexts ]] || contexts=", \"contexts\": {$contexts}"
   [[ -z $ca_bundle ]] || secret=", \"secret\": [$(json "id=pip_ca,src=$ca_bundle")]"
   batch_names+=("${image#mindpulse/}")
-  batch+=("$(json "${image#mindpulse/}"): {\"context\": $(json "$context"), \"dockerfile\": $(json "$dockerfile"), \"tags\": [$tags], \"args\": {$args}$secret}")
+  batch+=("$(json "${image#mindpulse/}"): {\"context\": $(json "$context"), \"dockerfile\": $(json "$dockerfile"), \"tags\": [$tags], \"args\": {$args}$contexts$secret}")
 }
 # Quiet unless the build fails: then the end of its log.
 build_batch() {
@@ -270,7 +284,8 @@ built=()
 for item in "${plan[@]}"; do
   [[ $item == step:* ]] || continue
   i=${item#step:}
-  add_target "${step_images[i]}" "${step_dirs[i]}" "${step_dirs[i]}/Dockerfile" "TAG=$tag" "TITLE=${step_images[i]}"
+  add_target "${step_images[i]}" "${step_dirs[i]}" "$step_dockerfile" \
+    "FAMILY=${step_families[i]}" "TAG=$tag" "TITLE=${step_images[i]}"
   built+=("${step_images[i]}:$tag=mindpulse/family-${step_families[i]}:$tag")
 done
 if ((${#built[@]})); then build_batch && report "${built[@]}"; fi
@@ -279,13 +294,13 @@ for item in "${plan[@]}"; do
   case $item in
     airflow)
       add_target mindpulse/airflow "$(dirname "$airflow_dockerfile")" "$airflow_dockerfile" \
-        "PYTHON_BASE=$python_base" "TITLE=mindpulse/airflow"
+        "PYTHON_BASE=$python_base" "TITLE=mindpulse/airflow" "@common=$repo/tasks/common"
       build_batch
       ;;
     postgres)
       if have_image "$official_postgres" || pull "$official_postgres"; then
         docker tag "$official_postgres" "mindpulse/postgres:$tag"
-        [[ $tag == latest ]] || docker tag "$official_postgres" mindpulse/postgres:latest
+        ! $also_latest || docker tag "$official_postgres" mindpulse/postgres:latest
       else
         add_target mindpulse/postgres "$(dirname "$postgres_dockerfile")" "$postgres_dockerfile" \
           "PYTHON_BASE=$python_base" "TITLE=mindpulse/postgres"
@@ -297,4 +312,4 @@ for item in "${plan[@]}"; do
   report "$(image_of "$item"):$tag"
 done
 
-echo "built ${#plan[@]} image(s) tagged $tag (and latest) in $(since "$started")"
+echo "built ${#plan[@]} image(s) tagged $tag$($also_latest && echo ' (and latest)') in $(since "$started")"

@@ -29,10 +29,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from mindpulse import catalog
+from mindpulse.parameters import DRIFT_THRESHOLD
 
 REPO = Path(__file__).resolve().parents[1]
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
@@ -41,113 +43,56 @@ WARM_IMAGE = "mindpulse-bench/warm-rebuild:latest"
 PRODUCTION_SHARE = 0.05
 STAMP = "20260101_000000"
 
-RETRAIN_STEPS = (
-    "check_production_data",
-    "detect_drift",
-    "backup_current_model",
-    "merge_production_data",
-    "train_new_model",
-    "archive_production_data",
-    "notify_retrain_success",
-)
-REPORTING_STEPS = (
-    "check_data_availability",
-    "generate_data_quality_report",
-    "generate_data_drift_report",
-    "generate_model_performance_report",
-    "cleanup_old_reports",
-    "send_report_summary",
-)
-STEP_FAMILY = {
-    "check_production_data": "pandas",
-    "detect_drift": "evidently",
-    "backup_current_model": "base",
-    "merge_production_data": "pandas",
-    "train_new_model": "ml",
-    "archive_production_data": "base",
-    "notify_retrain_success": "base",
-    "check_data_availability": "pandas",
-    "generate_data_quality_report": "evidently",
-    "generate_data_drift_report": "evidently",
-    "generate_model_performance_report": "evidently",
-    "cleanup_old_reports": "base",
-    "send_report_summary": "base",
-    "bootstrap": "ml",
-    "simulate_traffic": "ml",
-}
-FAMILIES = ("base", "pandas", "ml", "evidently")
+# Every step list and family comes from the step declarations.
+RETRAIN_STEPS = tuple(step.name for step in catalog.steps_of(catalog.RETRAIN))
+REPORTING_STEPS = tuple(step.name for step in catalog.steps_of(catalog.REPORTING))
+STEP_FAMILY = {step.name: step.family for step in catalog.STEPS}
+FAMILIES = catalog.FAMILIES
 STEP_TIMEOUT = 900
 
 
 def image_of(step: str) -> str:
-    return f"mindpulse/{step.replace('_', '-')}:{TAG}"
+    return f"{catalog.step(step).image_name}:{TAG}"
+
+
+def step_overrides(step: str, threshold: int) -> dict[str, Any]:
+    """What the DAGs hand a step besides its declared defaults: the retrain threshold under test, and a
+    fixed stamp for the reporting steps (so the summary finds the reports of the same run)."""
+    declared = {parameter.name for parameter in catalog.step(step).parameters}
+    values: dict[str, Any] = {}
+    if "retrain_threshold" in declared:
+        values["retrain_threshold"] = threshold
+    if step in REPORTING_STEPS and "run_stamp" in declared:
+        values["run_stamp"] = STAMP
+    return values
 
 
 def step_environment(step: str, threshold: int) -> dict[str, str]:
-    """What the DAGs hand a step besides the volumes (their defaults, a fixed report stamp)."""
-    if step == "check_production_data":
-        return {"RETRAIN_THRESHOLD": str(threshold)}
-    if step in REPORTING_STEPS:
-        return {"RUN_STAMP": STAMP}
-    return {}
+    names = {parameter.name: parameter.env for parameter in catalog.step(step).parameters}
+    return {names[name]: str(value) for name, value in step_overrides(step, threshold).items()}
 
 
 # --- one step in-process: run in a child interpreter so its peak memory is its own ------------------
-# Per step: the mindpulse module its entrypoint calls, and the call with the entrypoint's defaults.
-STEP_CALLS: dict[str, tuple[str, Callable[[Any, Any, int], Any]]] = {
-    "check_production_data": (
-        "monitoring",
-        lambda m, layout, threshold: m.check_production_data(layout, threshold, False),
-    ),
-    "detect_drift": ("monitoring", lambda m, layout, _: m.detect_drift(layout, 0.3, 100, False)),
-    "backup_current_model": ("registry", lambda m, layout, _: m.backup_current_model(layout, _stamp())),
-    "merge_production_data": ("merge", lambda m, layout, _: m.merge_production_data(layout, _stamp())),
-    "train_new_model": (
-        "training",
-        lambda m, layout, _: m.train_and_register(
-            layout, layout.training_data, layout.evaluation_data, m.TrainingSettings(), {"trained_by": "retrain"}
-        ),
-    ),
-    "archive_production_data": ("production", lambda m, layout, _: m.archive_consumed(layout)),
-    "notify_retrain_success": ("summaries", lambda m, layout, _: m.retrain_summary(layout, _stamp(), {}, None)),
-    "check_data_availability": ("reporting", lambda m, layout, _: m.check_data_availability(layout)),
-    "generate_data_quality_report": ("reporting", lambda m, layout, _: m.data_quality_report(layout, STAMP)),
-    "generate_data_drift_report": ("reporting", lambda m, layout, _: m.data_drift_report(layout, STAMP, 0.3, 100)),
-    "generate_model_performance_report": ("reporting", lambda m, layout, _: m.model_performance_report(layout, STAMP)),
-    "cleanup_old_reports": ("housekeeping", lambda m, layout, _: m.cleanup_old_reports(layout, 10)),
-    "send_report_summary": ("summaries", lambda m, layout, _: m.report_summary(layout, STAMP, 0.3, None)),
-}
-
-
-LAZY_IMPORTS = {
-    "detect_drift": ("mindpulse.drift",),
-    "generate_data_quality_report": ("mindpulse.reports",),
-    "generate_data_drift_report": ("mindpulse.reports",),
-    "generate_model_performance_report": ("mindpulse.reports",),
-}
-
-
-def _stamp() -> str:
-    from mindpulse.paths import utc_stamp
-
-    return utc_stamp()
+# The Evidently steps' modules import it inside the step function (so bad input fails before the slow
+# import); import it before the clock starts, as for every other library.
+LAZY_IMPORTS = {"detect_drift": ("mindpulse.drift",)}
 
 
 def call_step(step: str, threshold: int) -> dict[str, Any]:
     """Import what the entrypoint imports, then time only the step function: the pure-compute lower bound."""
     from mindpulse.paths import Layout
-    from mindpulse.step import NothingToDo
+    from mindpulse.protocol import NothingToDo
 
-    module_name, body = STEP_CALLS[step]
-    module = importlib.import_module(f"mindpulse.{module_name}")
-    # The Evidently steps import it inside the step function (so the cheap steps of their modules
-    # stay cheap); import it before the clock starts, as for every other library.
+    declared = catalog.step(step)
+    module_name, function = declared.call.split(":")
+    body = getattr(importlib.import_module(module_name), function)
     for lazy in LAZY_IMPORTS.get(step, ()):
         importlib.import_module(lazy)
+    values = declared.defaults() | step_overrides(step, threshold)
     layout = Layout.from_env()
     started = time.perf_counter()
     try:
-        body(module, layout, threshold)
+        body(layout, **values)
         status = "success"
     except NothingToDo:
         status = "skipped"
@@ -321,12 +266,11 @@ def measure_overhead(
     }
 
 
-# What a step imports before its function runs, by family (the in-process figures exclude it).
+# What a step imports before its function runs, by family (the in-process figures exclude it): the
+# modules its declared function lives in.
 FAMILY_IMPORTS = {
-    "base": "mindpulse.registry, mindpulse.summaries, mindpulse.production, mindpulse.housekeeping",
-    "pandas": "mindpulse.monitoring, mindpulse.merge",
-    "ml": "mindpulse.training",
-    "evidently": "mindpulse.drift, mindpulse.reporting",
+    family: ", ".join(sorted({step.call.split(":")[0] for step in catalog.STEPS if step.family == family}))
+    for family in FAMILIES
 }
 IMPORT_SCRIPT = "import time; t = time.perf_counter(); import {modules}; print(time.perf_counter() - t)"
 
@@ -672,7 +616,8 @@ def measure_concept_shift(reference: Any, model: Any, added: list[int], test_row
             shifted = demo_data.generate_production(rows, model.predict, seed=600 + rows, concept_shift=1.0)
             lines = shifted.to_csv(index=False, header=False).encode()
             production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
-            merge.merge_production_data(layout, STAMP)
+            merge_settings = catalog.step("merge_production_data").defaults() | {"run_stamp": STAMP}
+            merge.merge_production_data(layout, **merge_settings)
             outcome = training.train_and_register(
                 layout, layout.training_data, layout.evaluation_data, training.TrainingSettings(), {}
             )
@@ -912,7 +857,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         f"## 6. Drift trustworthiness ({drift['trials']} trials of {drift['window_rows']:,} production rows "
-        f"against {drift['reference_rows']:,} reference rows, default threshold 0.3)",
+        f"against {drift['reference_rows']:,} reference rows, default threshold {DRIFT_THRESHOLD.default})",
         "",
         "| covariate shift | share of trials flagged |",
         "|---|---|",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the two host virtual environments the tests use, from the pinned files in the repo:
 #   .venv          the step libraries + test tools, and tasks/common installed editable
-#   .venv-airflow  Airflow with the Docker provider, for DAG tests and `airflow dags test`
+#   .venv-airflow  Airflow with the Docker provider, for DAG tests and `airflow dags test`, and tasks/common
+#                  installed editable without dependencies (the DAGs read the step declarations)
 # Airflow and Evidently pin incompatible versions of shared libraries, hence two venvs.
 # A venv is rebuilt only when its requirement files changed.
 set -euo pipefail
@@ -48,8 +49,9 @@ if [[ -f .venv/.requirements-stamp.pending ]]; then
   finish_venv .venv
 fi
 
-ensure_venv .venv-airflow orchestrator/requirements.txt orchestrator/constraints.txt
+ensure_venv .venv-airflow orchestrator/requirements.txt orchestrator/constraints.txt tasks/common/pyproject.toml
 if [[ -f .venv-airflow/.requirements-stamp.pending ]]; then
   pip_install .venv-airflow -r orchestrator/requirements.txt -c orchestrator/constraints.txt
+  pip_install .venv-airflow --no-deps --no-build-isolation -e tasks/common
   finish_venv .venv-airflow
 fi

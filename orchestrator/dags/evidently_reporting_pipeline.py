@@ -18,8 +18,8 @@ Every task runs one step image (`mindpulse/<step>`) on the data, models and repo
 Every file of one run carries the same stamp, taken from the run. Runs every six hours and whenever
 `ml_retrain_pipeline` promotes a model (asset `mindpulse_current_model`).
 
-**Trigger with parameters**: `max_reports`, `drift_threshold`. Their defaults come from the Airflow
-Variables `mindpulse_<param>`, else the environment (`MINDPULSE_MAX_REPORTS`, ...).
+**Trigger with parameters**: `max_reports`, `drift_threshold`, `max_quarantine_share`. Their defaults
+come from the Airflow Variables `mindpulse_<param>`, else the environment (`MINDPULSE_MAX_REPORTS`, ...).
 `MINDPULSE_REPORTING_SCHEDULE` replaces the six-hourly cron schedule.
 """
 
@@ -28,85 +28,30 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule
-from mindpulse_dag_support import (
-    CURRENT_MODEL,
-    DEFAULT_ARGS,
-    RUN_STAMP,
-    START_DATE,
-    docker_step,
-    setting,
-)
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule
+from mindpulse_dag_support import CURRENT_MODEL, docker_step, pipeline_dag
 
-DRIFT_THRESHOLD = "{{ params.drift_threshold }}"
+from mindpulse.catalog import REPORTING
 
-with DAG(
-    dag_id="evidently_reporting_pipeline",
+with pipeline_dag(
+    REPORTING,
     description="Data quality, drift and model performance reports with Evidently",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(os.environ.get("MINDPULSE_REPORTING_SCHEDULE", "0 */6 * * *"), timezone="UTC"),
         assets=CURRENT_MODEL,
     ),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args=DEFAULT_ARGS,
     tags=["mindpulse", "reporting", "evidently"],
     doc_md=__doc__,
-    params={
-        "max_reports": Param(
-            setting("max_reports", 10),
-            type="integer",
-            minimum=1,
-            title="Reports to keep",
-            description="How many reports of each kind cleanup_old_reports keeps.",
-        ),
-        "drift_threshold": Param(
-            setting("drift_threshold", 0.3),
-            type="number",
-            minimum=0,
-            maximum=1,
-            title="Drift threshold",
-            description="Share of drifted feature columns above which the data counts as drifted.",
-        ),
-    },
 ) as dag:
-    check_data_availability = docker_step("check_data_availability", reads=["data", "models"])
+    check_data_availability = docker_step("check_data_availability")
     reports = [
-        docker_step(
-            "generate_data_quality_report",
-            reads=["data", "models"],
-            writes=["reports"],
-            environment={"RUN_STAMP": RUN_STAMP},
-        ),
-        docker_step(
-            "generate_data_drift_report",
-            reads=["data", "models"],
-            writes=["reports"],
-            environment={"RUN_STAMP": RUN_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
-        ),
-        docker_step(
-            "generate_model_performance_report",
-            reads=["data", "models"],
-            writes=["reports"],
-            environment={"RUN_STAMP": RUN_STAMP},
-        ),
+        docker_step("generate_data_quality_report"),
+        docker_step("generate_data_drift_report"),
+        docker_step("generate_model_performance_report"),
     ]
     # none_failed: a report skipped for lack of data must not stop the cleanup and the summary.
-    cleanup_old_reports = docker_step(
-        "cleanup_old_reports",
-        writes=["reports"],
-        environment={"MAX_REPORTS": "{{ params.max_reports }}"},
-        trigger_rule=TriggerRule.NONE_FAILED,
-    )
-    send_report_summary = docker_step(
-        "send_report_summary",
-        reads=["data", "models"],
-        writes=["reports"],
-        environment={"RUN_STAMP": RUN_STAMP, "DRIFT_THRESHOLD": DRIFT_THRESHOLD},
-        uses_webhook=True,
-        trigger_rule=TriggerRule.NONE_FAILED,
-    )
+    cleanup_old_reports = docker_step("cleanup_old_reports", trigger_rule=TriggerRule.NONE_FAILED)
+    send_report_summary = docker_step("send_report_summary", trigger_rule=TriggerRule.NONE_FAILED)
 
     check_data_availability >> reports >> cleanup_old_reports >> send_report_summary

@@ -1,9 +1,11 @@
-"""What the MindPulse DAGs share: their settings, the model asset, and the one factory of step tasks.
+"""What the MindPulse DAGs share: the DAG factory, the model asset, and the one factory of step tasks.
 
-Every pipeline step is a small image, mindpulse/<step-name>:<tag>, that works on three named volumes
-(/data, /models, /reports) and follows one protocol: the last stdout line is its JSON result (the
-task's XCom), exit code 99 means "nothing to do" (the task is skipped and the run goes on), anything
-else non-zero is a failure. The DAGs only decide the order; `docker_step` builds every task.
+Every pipeline step is a small image that works on three named volumes (/data, /models, /reports) and
+follows one protocol (mindpulse.protocol): the last stdout line is its JSON result (the task's XCom),
+exit code 99 means "nothing to do" (the task is skipped and the run goes on), anything else non-zero
+is a failure. What a step is (image, volumes, parameters, memory, time limit) is declared once in
+mindpulse.catalog; the DAGs only decide the order, and `docker_step` derives every task from the
+declaration.
 
 Configuration, all read when the DAG file is parsed:
 - MINDPULSE_IMAGE_TAG              tag of the step images (default: the repository's VERSION file)
@@ -16,31 +18,29 @@ Configuration, all read when the DAG file is parsed:
                                    only when it is set, get a network
 - DOCKER_HOST                      the Docker engine (default unix://var/run/docker.sock)
 - Param defaults: Airflow Variable `mindpulse_<param>`, else environment MINDPULSE_<PARAM>, else the
-  step contract's default (see `setting`).
+  step declaration's default (see `setting`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pendulum
 from airflow.providers.docker.operators.docker import DockerOperator
-from airflow.sdk import Asset, AssetAlias, Variable
+from airflow.sdk import DAG, Asset, AssetAlias, Param, Variable
 from docker import APIClient
 from docker.types import Mount
 
-Volume = Literal["data", "models", "reports"]
+from mindpulse import catalog
+from mindpulse.parameters import Parameter
+from mindpulse.paths import VOLUME_DIRS
+from mindpulse.protocol import SKIP_EXIT_CODE
 
-SKIP_EXIT_CODE = 99
-# Every file one run writes (backup, archive, reports, summaries) carries this stamp, so a retried
-# task writes the same names again instead of new ones. run_after is set for every kind of run
-# (scheduled, manual, asset-triggered) and is the same for every task and retry of the run.
-RUN_STAMP = "{{ dag_run.run_after.strftime('%Y%m%d_%H%M%S') }}"
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 # The model that serving loads. The reporting DAG is scheduled on it, so the reports never describe
@@ -49,12 +49,12 @@ START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 CURRENT_MODEL = Asset(name="mindpulse_current_model", uri="file:///models/current", group="model")
 MODEL_CHANGES = AssetAlias(name="mindpulse_model_changes")
 
-_VOLUMES: dict[Volume, tuple[str, str]] = {
-    "data": ("/data", os.environ.get("MINDPULSE_DATA_VOLUME", "mindpulse_data")),
-    "models": ("/models", os.environ.get("MINDPULSE_MODELS_VOLUME", "mindpulse_models")),
-    "reports": ("/reports", os.environ.get("MINDPULSE_REPORTS_VOLUME", "mindpulse_reports")),
+# The named volume behind each of the steps' volumes.
+_VOLUME_NAMES = {
+    volume: os.environ.get(f"MINDPULSE_{volume.upper()}_VOLUME", f"mindpulse_{volume}") for volume in VOLUME_DIRS
 }
-_WEBHOOK_URL = os.environ.get("MINDPULSE_WEBHOOK_URL", "")
+# Secret parameters, from the deployment's environment: only the steps that declare them get them.
+_SECRETS = {"webhook_url": os.environ.get("MINDPULSE_WEBHOOK_URL", "")}
 
 
 def _image_tag() -> str:
@@ -76,40 +76,57 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def setting(name: str, default: Any) -> Any:
-    """The default of Param `name`, changeable without editing code.
+def pipeline_dag(pipeline: catalog.Pipeline, **kwargs: Any) -> DAG:
+    """The DAG of `pipeline`, with what every MindPulse DAG shares: start date, no catch-up, one run at a
+    time, the default task arguments, and the trigger form: one Param per form parameter its steps declare.
+    Other keyword arguments go to DAG (schedule, description, tags, doc_md, ...)."""
+    names = tuple(step.name for step in catalog.steps_of(pipeline))
+    defaults: dict[str, Any] = {
+        "dag_id": pipeline.dag_id,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": DEFAULT_ARGS,
+        "user_defined_macros": {"step_results": step_results},
+        "params": {name: form_param(parameter) for name, parameter in catalog.form_parameters(names).items()},
+    }
+    return DAG(**{**defaults, **kwargs})
+
+
+def form_param(parameter: Parameter) -> Param:
+    """The trigger-form field of a step parameter: validated by the same bounds the step checks. A required
+    parameter without a default gets none, so a run cannot start until a person fills it in."""
+    default = setting(parameter) if parameter.configurable else parameter.default
+    return Param(
+        *(() if default is None and parameter.required else (default,)),
+        title=parameter.title or parameter.name,
+        description=parameter.help[:1].upper() + parameter.help[1:] + ".",
+        **parameter.json_schema(),
+    )
+
+
+def setting(parameter: Parameter) -> Any:
+    """The form's default for `parameter`, changeable without editing code.
 
     Looked up, in order: Airflow Variable `mindpulse_<name>` (Admin > Variables in the UI), environment
-    variable MINDPULSE_<NAME>, the given default; converted to the default's type. This runs at parse
-    time on purpose, so the trigger form shows the value a scheduled run will use: a handful of lookups
-    per parse of two files.
+    variable MINDPULSE_<NAME>, the declared default; parsed and checked like the step would. This runs at
+    parse time on purpose, so the trigger form shows the value a scheduled run will use: a handful of
+    lookups per parse of two files.
     """
+    name = parameter.name
     fallback = os.environ.get(f"MINDPULSE_{name.upper()}", "")
     raw = str(Variable.get(f"mindpulse_{name}", default=fallback)).strip()
     if not raw:
-        return default
-    convert: Callable[[str], Any] = _boolean if isinstance(default, bool) else type(default)
+        return parameter.default
     try:
-        return convert(raw)
-    except ValueError:
-        raise ValueError(
-            f"setting mindpulse_{name} (Airflow Variable or MINDPULSE_{name.upper()}) = {raw!r} "
-            f"is not a valid {type(default).__name__}"
-        ) from None
-
-
-def _boolean(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(raw)
+        return parameter.parse(raw)
+    except ValueError as error:
+        raise ValueError(f"setting mindpulse_{name} (Airflow Variable or MINDPULSE_{name.upper()}): {error}") from None
 
 
 def image(step: str) -> str:
     """The image of a step: mindpulse/<step name with dashes>:<tag>."""
-    return f"mindpulse/{step.replace('_', '-')}:{IMAGE_TAG}"
+    return f"{catalog.step(step).image_name}:{IMAGE_TAG}"
 
 
 def step_results(ti: Any) -> str:
@@ -185,33 +202,33 @@ class _LockedDownClient:
         return getattr(self._client, name)
 
 
-def docker_step(
-    task_id: str,
-    *,
-    reads: Iterable[Volume] = (),
-    writes: Iterable[Volume] = (),
-    environment: Mapping[str, str] | None = None,
-    uses_webhook: bool = False,
-    execution_timeout: timedelta = timedelta(minutes=30),
-    mem_limit: str = "2g",
-    **kwargs: Any,
-) -> DockerOperator:
-    """The task that runs step `task_id`'s image with the volumes it reads (read-only) and writes.
+def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
+    """The task that runs step `task_id` as its declaration in mindpulse.catalog says.
 
-    The container is locked down (LockedDownDockerOperator) and has no network; `uses_webhook` steps
-    get one only when a webhook URL is configured. `environment` values are Jinja templates
-    (DockerOperator renders them), e.g. "{{ params.force }}"; MINDPULSE_IMAGE is added, the image the
-    step runs, so what it writes can say what produced it. Other keyword arguments go to
-    DockerOperator (trigger_rule, outlets, ...).
+    Mounts: the volumes it reads (read-only) and writes. Environment: each declared parameter the DAG
+    supplies, as a Jinja template DockerOperator renders: a trigger-form Param (`{{ params.<name> }}`) or
+    the parameter's own run template (the run's stamp, the earlier steps' results); parameters that are
+    neither keep the step's default. MINDPULSE_IMAGE is added, the image the step runs, so what it writes
+    can say what produced it. The container is locked down (LockedDownDockerOperator) and has no network;
+    a step with a secret parameter (the webhook) gets one only when that secret is configured, and gets
+    the secret privately. Other keyword arguments go to DockerOperator (trigger_rule, outlets, ...).
     """
-    mounts = [_mount(volume, read_only=True) for volume in reads]
-    mounts += [_mount(volume, read_only=False) for volume in writes]
-    private_environment = {}
-    network_mode = "none"
-    if uses_webhook and _WEBHOOK_URL:
-        # Private: a webhook URL often carries a token, and rendered templates are shown in the UI.
-        private_environment["WEBHOOK_URL"] = _WEBHOOK_URL
-        network_mode = "bridge"
+    declared = catalog.step(task_id)
+    environment: dict[str, str] = {}
+    private_environment: dict[str, str] = {}
+    for parameter in declared.parameters:
+        if parameter.in_form:
+            value = f"params.{parameter.name}"
+            # An unset optional value must reach the step as empty (its default), not as the text "None".
+            if parameter.default is None and not parameter.required:
+                value += f" if {value} is not none else ''"
+            if parameter.kind is bool:
+                value += " | lower"  # "true"/"false", as a person would type it by hand
+            environment[parameter.env] = f"{{{{ {value} }}}}"
+        elif parameter.template is not None:
+            environment[parameter.env] = parameter.template
+        elif parameter.secret and _SECRETS.get(parameter.name):
+            private_environment[parameter.env] = _SECRETS[parameter.name]
     step_image = image(task_id)
     return LockedDownDockerOperator(
         task_id=task_id,
@@ -219,23 +236,23 @@ def docker_step(
         # Unique per try: the container of a try that was killed or timed out stays behind and must not
         # block the retry.
         container_name=f"mindpulse-{task_id.replace('_', '-')}-{{{{ ti.id }}}}",
-        environment={**(environment or {}), "MINDPULSE_IMAGE": step_image},
+        environment={**environment, "MINDPULSE_IMAGE": step_image},
+        # Private: a webhook URL often carries a token, and rendered templates are shown in the UI.
         private_environment=private_environment,
-        mounts=mounts,
-        network_mode=network_mode,
+        mounts=[_mount(volume, read_only=volume not in declared.writes) for volume in declared.volumes],
+        network_mode="bridge" if private_environment else "none",
         user=os.environ.get("MINDPULSE_TASK_USER") or None,
         # The named volumes are the only shared state; a bind-mounted temp dir would be resolved on
         # the Docker host, not where Airflow runs.
         mount_tmp_dir=False,
         auto_remove="success",
         skip_on_exit_code=SKIP_EXIT_CODE,
-        execution_timeout=execution_timeout,
-        mem_limit=mem_limit,
+        execution_timeout=timedelta(minutes=declared.timeout_minutes),
+        mem_limit=declared.memory,
         do_xcom_push=True,
         **kwargs,
     )
 
 
-def _mount(volume: Volume, *, read_only: bool) -> Mount:
-    target, name = _VOLUMES[volume]
-    return Mount(target=target, source=name, type="volume", read_only=read_only)
+def _mount(volume: str, *, read_only: bool) -> Mount:
+    return Mount(target=VOLUME_DIRS[volume], source=_VOLUME_NAMES[volume], type="volume", read_only=read_only)

@@ -10,39 +10,17 @@ the current one. The change updates the asset `mindpulse_current_model`, so the 
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
-from mindpulse_dag_support import DEFAULT_ARGS, MODEL_CHANGES, START_DATE, announce_model_change, docker_step
+from mindpulse_dag_support import DEFAULT_ARGS, MODEL_CHANGES, announce_model_change, docker_step, pipeline_dag
 
-with DAG(
-    dag_id="model_rollback",
+from mindpulse.catalog import ROLLBACK
+
+with pipeline_dag(
+    ROLLBACK,
     description="Make an earlier model version live again, with the reason in the audit log",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
+    # A person asked for this run; a retry would act on a state they did not see.
     default_args={**DEFAULT_ARGS, "retries": 0},
     tags=["mindpulse", "model"],
     doc_md=__doc__,
-    params={
-        "to_version": Param(
-            "",
-            type="string",
-            pattern="^(v[0-9]{4,})?$",
-            title="Version",
-            description="e.g. v0003; empty: the version live before the current one.",
-        ),
-        # No default: a run cannot start without a reason.
-        "reason": Param(type="string", minLength=3, title="Reason", description="Why, for the audit log."),
-    },
 ) as dag:
-    rollback_model = docker_step(
-        "rollback_model",
-        writes=["models"],
-        environment={
-            "TO_VERSION": "{{ params.to_version }}",
-            "REASON": "{{ params.reason }}",
-            "REQUESTED_BY": "{{ dag_run.triggering_user_name or 'airflow' }}",
-        },
-        outlets=[MODEL_CHANGES],
-        post_execute=announce_model_change,
-    )
+    rollback_model = docker_step("rollback_model", outlets=[MODEL_CHANGES], post_execute=announce_model_change)

@@ -263,10 +263,17 @@ def test_params_and_their_defaults(dags: dict[str, Any]) -> None:
         "promotion_tolerance": 0.01,
         "force": False,
         "force_promote": False,
+        "max_quarantine_share": 0.01,
     }
     assert retrain["selection_metric"]["schema"]["enum"] == ["accuracy", "f1", "precision", "recall", "roc_auc"]
     assert retrain["force"]["schema"]["type"] == "boolean"
-    assert {name: param["value"] for name, param in reporting.items()} == {"max_reports": 10, "drift_threshold": 0.3}
+    assert {name: param["value"] for name, param in reporting.items()} == {
+        "max_reports": 10,
+        "drift_threshold": 0.3,
+        "max_quarantine_share": 0.01,
+    }
+    # The form refuses what the step refuses: a drift share of 1 cannot be exceeded, so it is out of bounds.
+    assert retrain["drift_threshold"]["schema"]["exclusiveMaximum"] == 1.0
 
 
 def image_of(task_id: str) -> dict[str, str]:
@@ -280,10 +287,16 @@ def test_params_reach_the_containers_as_the_contract_env_vars(dags: dict[str, An
         task_id: task["rendered"]["environment"]
         for task_id, task in dags["dags"]["ml_retrain_pipeline"]["tasks"].items()
     }
-    assert retrain["check_production_data"] == {"RETRAIN_THRESHOLD": "1000", "FORCE": "false"} | image_of(
-        "check_production_data"
-    )
-    assert retrain["detect_drift"] == {"DRIFT_THRESHOLD": "0.3", "FORCE": "false"} | image_of("detect_drift")
+    assert retrain["check_production_data"] == {
+        "RETRAIN_THRESHOLD": "1000",
+        "FORCE": "false",
+        "MAX_QUARANTINE_SHARE": "0.01",
+    } | image_of("check_production_data")
+    assert retrain["detect_drift"] == {
+        "DRIFT_THRESHOLD": "0.3",
+        "FORCE": "false",
+        "MAX_QUARANTINE_SHARE": "0.01",
+    } | image_of("detect_drift")
     assert retrain["train_new_model"] == {
         "SELECTION_METRIC": "accuracy",
         "PROMOTION_TOLERANCE": "0.01",
@@ -342,14 +355,17 @@ def test_schedules_and_param_defaults_follow_environment_and_variables(configure
         "promotion_tolerance": 0.01,
         "force": True,
         "force_promote": False,
+        "max_quarantine_share": 0.01,
     }
     assert {name: param["value"] for name, param in reporting["params"].items()} == {
         "max_reports": 4,
         "drift_threshold": 0.45,
+        "max_quarantine_share": 0.01,
     }
     assert retrain["tasks"]["check_production_data"]["rendered"]["environment"] == {
         "RETRAIN_THRESHOLD": "500",
         "FORCE": "true",
+        "MAX_QUARANTINE_SHARE": "0.01",
         "MINDPULSE_IMAGE": "mindpulse/check-production-data:9.9.9",
     }
 

@@ -71,7 +71,7 @@ def faults(harness: Harness) -> FaultHarness:  # noqa: F811
 def baseline(faults: FaultHarness) -> Baseline:
     seed = faults.new_volumes("fault-seed")
     faults.run_step("bootstrap", seed, REFERENCE_ROWS=REFERENCE_ROWS, SEED="42")
-    faults.run_step("simulate-traffic", seed, ROWS=PRODUCTION_ROWS, SEED="1")
+    faults.run_step("simulate_traffic", seed, ROWS=PRODUCTION_ROWS, SEED="1")
     work = faults.copy_of(seed, "fault-baseline")
     before: dict[str, Volumes] = {}
     after: dict[str, Volumes] = {}

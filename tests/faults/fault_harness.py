@@ -20,20 +20,16 @@ from typing import Any
 from docker.errors import APIError
 from docker.models.containers import Container
 
+from mindpulse import catalog
 from tests.integration.airflow_harness import TAG, TOOL_IMAGE, Harness, Volumes
 
 RUN_STAMP = "20261127_120000"
 # How ml_retrain_pipeline mounts the volumes of each step: what a step cannot write, a kill cannot break.
 ACCESS: dict[str, dict[str, str]] = {
-    "check_production_data": {"data": "ro"},
-    "detect_drift": {"data": "ro"},
-    "backup_current_model": {"models": "rw"},
-    "merge_production_data": {"data": "rw"},
-    "train_new_model": {"data": "rw", "models": "rw"},
-    "archive_production_data": {"data": "rw"},
-    "notify_retrain_success": {"data": "ro", "models": "ro", "reports": "rw"},
+    step.name: {volume: "rw" if volume in step.writes else "ro" for volume in step.volumes}
+    for step in catalog.steps_of(catalog.RETRAIN)
 }
-MEMORY = {"train_new_model": "6g"}
+MEMORY = {step.name: step.memory for step in catalog.steps_of(catalog.RETRAIN)}
 # CPU share the fault tests give a step whose own work takes milliseconds: throttled, its write phase
 # lasts long enough for a kill to land inside it. Training and drift take seconds anyway.
 THROTTLE = {
@@ -296,7 +292,7 @@ class FaultHarness(Harness):
         }
         throttle = {"cpu_period": CPU_PERIOD, "cpu_quota": int(cpus * CPU_PERIOD)} if cpus else {}
         return self.client.containers.run(
-            f"mindpulse/{step.replace('_', '-')}:{TAG}",
+            f"{catalog.step(step).image_name}:{TAG}",
             detach=True,
             environment={"RUN_STAMP": RUN_STAMP, **(environment or {})},
             volumes=mounts,
@@ -306,7 +302,7 @@ class FaultHarness(Harness):
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             pids_limit=512,
-            mem_limit=MEMORY.get(step, "2g"),
+            mem_limit=MEMORY[step],
             **throttle,
         )
 

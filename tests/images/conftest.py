@@ -9,15 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.images.docker_steps import STEP_DIRS, Volumes, image
+from tests.images.docker_steps import STEPS, Volumes, image
 
 
 @pytest.fixture(scope="session", autouse=True)
 def images_built() -> None:
     missing = [
-        image(path.name)
-        for path in STEP_DIRS
-        if subprocess.run(["docker", "image", "inspect", image(path.name)], capture_output=True).returncode
+        image(step)
+        for step in STEPS
+        if subprocess.run(["docker", "image", "inspect", image(step)], capture_output=True).returncode
     ]
     if missing:
         pytest.fail(f"images not built (run ./build_images.sh): {', '.join(missing)}")

@@ -8,16 +8,18 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from mindpulse import catalog
+
 REPO = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
-STEP_DIRS = sorted(p.parent for p in REPO.glob("tasks/*/*/Dockerfile") if p.parent.parent.name != "common")
+STEPS = tuple(step.name for step in catalog.STEPS)
 
 # How a step reaches each volume: the steps that only read get read-only mounts.
 READ_ONLY, WRITABLE = "ro", "rw"
 
 
 def image(step: str) -> str:
-    return f"mindpulse/{step.replace('_', '-')}:{TAG}"
+    return f"{catalog.step(step).image_name}:{TAG}"
 
 
 @dataclass

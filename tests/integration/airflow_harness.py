@@ -20,19 +20,13 @@ from typing import Any
 import docker
 import pytest
 
+from mindpulse import catalog
+
 REPO = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
 TOOL_IMAGE = f"mindpulse/family-base:{TAG}"
 # The tasks of ml_retrain_pipeline in the order they run.
-RETRAIN_STEPS = (
-    "check_production_data",
-    "detect_drift",
-    "backup_current_model",
-    "merge_production_data",
-    "train_new_model",
-    "archive_production_data",
-    "notify_retrain_success",
-)
+RETRAIN_STEPS = tuple(step.name for step in catalog.steps_of(catalog.RETRAIN))
 EXECUTE_TASK = Path(__file__).with_name("execute_task.py")
 
 # Lists every file of the three volumes (mounted read-only) as path -> sha256, or "-> target" for a link.
@@ -127,10 +121,10 @@ class Harness:
         )
         return target
 
-    def run_step(self, image: str, volumes: Volumes, **environment: str) -> dict[str, Any]:
+    def run_step(self, step: str, volumes: Volumes, **environment: str) -> dict[str, Any]:
         """Run a step image like the DAGs do; its result line as a dict."""
         output = self.client.containers.run(
-            f"mindpulse/{image}:{TAG}",
+            f"{catalog.step(step).image_name}:{TAG}",
             environment=environment,
             volumes=volumes.binds("rw"),
             network_mode="none",

@@ -410,7 +410,7 @@ def outcomes(harness: Harness, tmp_path_factory: pytest.TempPathFactory) -> dict
     started = time.monotonic()
     base = harness.new_volumes("bad-base")
     harness.run_step("bootstrap", base, REFERENCE_ROWS=str(REFERENCE_ROWS), SEED="42")
-    harness.run_step("simulate-traffic", base, ROWS=str(PRODUCTION_ROWS), SEED="5")
+    harness.run_step("simulate_traffic", base, ROWS=str(PRODUCTION_ROWS), SEED="5")
     good = {name: harness.read(base, f"/data/{name}").encode() for name in (PROD, REF)}
     volumes = [harness.new_volumes(f"bad-{index:02d}") for index in range(len(CASES))]
     before = _prepare(harness, base, volumes, good)

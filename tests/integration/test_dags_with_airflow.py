@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mindpulse import catalog
 from tests.integration.airflow_harness import RETRAIN_STEPS, TAG, DagRun, Harness, Volumes
 
 pytestmark = [pytest.mark.airflow, pytest.mark.docker]
@@ -60,7 +61,7 @@ def _assert_retrained(harness: Harness, volumes: Volumes, before: dict[str, str]
 def test_enough_labelled_rows_retrain_and_promote_a_new_model(harness: Harness, seeded: Volumes) -> None:
     volumes = harness.copy_of(seeded, "volume")
     # Outcomes that follow a new relation: the new model is clearly better and the gate promotes it.
-    harness.run_step("simulate-traffic", volumes, ROWS="1500", SEED="1", CONCEPT_SHIFT="1.0")
+    harness.run_step("simulate_traffic", volumes, ROWS="1500", SEED="1", CONCEPT_SHIFT="1.0")
     before = harness.snapshot(volumes)
 
     started = time.monotonic()
@@ -93,7 +94,7 @@ def test_enough_labelled_rows_retrain_and_promote_a_new_model(harness: Harness, 
 
 def test_a_challenger_the_gate_cannot_judge_is_registered_as_rejected(harness: Harness, seeded: Volumes) -> None:
     volumes = harness.copy_of(seeded, "rejected")
-    harness.run_step("simulate-traffic", volumes, ROWS="100", SEED="5")
+    harness.run_step("simulate_traffic", volumes, ROWS="100", SEED="5")
     before = harness.snapshot(volumes)
 
     run = harness.dag_test("ml_retrain_pipeline", volumes, conf={"force": True})
@@ -117,7 +118,7 @@ def test_a_challenger_the_gate_cannot_judge_is_registered_as_rejected(harness: H
 
 def test_few_rows_without_drift_skip_the_retrain_and_touch_nothing(harness: Harness, seeded: Volumes) -> None:
     volumes = harness.copy_of(seeded, "quiet")
-    harness.run_step("simulate-traffic", volumes, ROWS="200", SEED="2")
+    harness.run_step("simulate_traffic", volumes, ROWS="200", SEED="2")
     before = harness.snapshot(volumes)
 
     started = time.monotonic()
@@ -136,7 +137,7 @@ def test_few_rows_without_drift_skip_the_retrain_and_touch_nothing(harness: Harn
 
 def test_strong_drift_retrains_with_few_rows(harness: Harness, seeded: Volumes) -> None:
     volumes = harness.copy_of(seeded, "drift")
-    harness.run_step("simulate-traffic", volumes, ROWS="300", SEED="3", COVARIATE_SHIFT="2.0")
+    harness.run_step("simulate_traffic", volumes, ROWS="300", SEED="3", COVARIATE_SHIFT="2.0")
     before = harness.snapshot(volumes)
 
     started = time.monotonic()
@@ -151,13 +152,13 @@ def test_strong_drift_retrains_with_few_rows(harness: Harness, seeded: Volumes) 
         "detect_drift": "success",
         **dict.fromkeys(RETRAIN_AFTER_CHECKS, "success"),
     }
-    assert run.results["detect_drift"]["share"] > 0.3
+    assert run.results["detect_drift"]["drift_share"] > 0.3
     _assert_retrained(harness, volumes, before, run)
 
 
 def test_reporting_with_production_data_writes_three_reports_and_the_index(harness: Harness, seeded: Volumes) -> None:
     volumes = harness.copy_of(seeded, "reports")
-    harness.run_step("simulate-traffic", volumes, ROWS="1500", SEED="4")
+    harness.run_step("simulate_traffic", volumes, ROWS="1500", SEED="4")
 
     started = time.monotonic()
     run = harness.dag_test("evidently_reporting_pipeline", volumes)
@@ -265,6 +266,6 @@ def test_task_containers_reach_the_engine_locked_down(
     assert {mount["Type"] for mount in host["Mounts"]} == {"volume"}
     assert {mount["Target"] for mount in host["Mounts"] if mount.get("ReadOnly")} == read_only
     container_environment = dict(line.split("=", 1) for line in inspected["Config"]["Env"])
-    assert container_environment["MINDPULSE_IMAGE"] == f"mindpulse/{task_id.replace('_', '-')}:{TAG}"
+    assert container_environment["MINDPULSE_IMAGE"] == f"{catalog.step(task_id).image_name}:{TAG}"
     # The image's own user (MINDPULSE_TASK_USER is unset), which is not root.
     assert inspected["Config"]["User"] == "mindpulse"

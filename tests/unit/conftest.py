@@ -17,7 +17,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     root = tmp_path_factory.mktemp("seeded")
     template = Layout(root / "data", root / "models", root / "reports")
     template.reports_dir.mkdir(parents=True)
-    demo.bootstrap(template, rows=SEEDED_ROWS, seed=7, metric="accuracy")
+    demo.bootstrap(template, reference_rows=SEEDED_ROWS, seed=7, selection_metric="accuracy")
     return template
 
 

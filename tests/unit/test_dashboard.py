@@ -12,9 +12,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from mindpulse import atomic, dashboard
+from mindpulse import atomic, dashboard, history, results
 from mindpulse.paths import REPORT_KINDS, Layout, utc_stamp
-from mindpulse.step import StepError
+from mindpulse.protocol import StepError
 
 HOSTILE = "<script>alert('x')</script>\"&"
 
@@ -23,17 +23,19 @@ def stamp(hours: int) -> str:
     return utc_stamp(datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=hours))
 
 
-def entry(hours: int, **fields: Any) -> dict[str, Any]:
-    return {
-        "stamp": stamp(hours),
-        "created_at": "2026-03-01T00:00:00+00:00",
-        "drift_share": 0.1,
-        "drift_detected": False,
-        "accuracy": 0.8,
-        "model_version": "v0001",
-        "reports": {},
-        **fields,
-    }
+def entry(hours: int, **fields: Any) -> results.HistoryEntry:
+    return results.HistoryEntry(
+        **{
+            "stamp": stamp(hours),
+            "created_at": "2026-03-01T00:00:00+00:00",
+            "drift_share": 0.1,
+            "drift_detected": False,
+            "accuracy": 0.8,
+            "model_version": "v0001",
+            "reports": {},
+            **fields,
+        }
+    )
 
 
 def make_report(layout: Layout, kind: str, at: str, twin: dict[str, Any] | None = None) -> str:
@@ -74,29 +76,66 @@ def points(svg: ElementTree.Element) -> list[ElementTree.Element]:
 
 def test_history_entries_come_back_in_order(layout: Layout) -> None:
     for hours in (0, 6, 12):
-        dashboard.append_history(layout, entry(hours, accuracy=hours / 100))
+        history.append(layout, entry(hours, accuracy=hours / 100))
 
-    assert [item["accuracy"] for item in dashboard.read_history(layout)] == [0.0, 0.06, 0.12]
+    assert [item["accuracy"] for item in history.read(layout)] == [0.0, 0.06, 0.12]
     assert len(layout.history.read_text().splitlines()) == 3
 
 
-def test_a_retried_run_is_recorded_once(layout: Layout) -> None:
-    dashboard.append_history(layout, entry(0))
-    dashboard.append_history(layout, entry(6, accuracy=0.5))
-    dashboard.append_history(layout, entry(6, accuracy=0.7))
+def test_a_history_entry_reads_back_as_it_was_written(layout: Layout) -> None:
+    written = entry(0, reports={"data_drift": f"data_drift_report_{stamp(0)}.html"}, accuracy=None)
+    history.append(layout, written)
 
-    assert [(item["stamp"], item["accuracy"]) for item in dashboard.read_history(layout)] == [
+    assert [results.HistoryEntry.read(item) for item in history.read(layout)] == [written]
+
+
+def test_a_report_twin_reads_back_as_its_typed_result(layout: Layout) -> None:
+    twin = results.ModelPerformanceReport(
+        kind="model_performance",
+        stamp=stamp(0),
+        created_at="2026-03-01T00:00:00+00:00",
+        html=f"model_performance_report_{stamp(0)}.html",
+        model_version="v0002",
+        accuracy=0.8125,
+        precision=0.7,
+        recall=0.6,
+        f1=0.65,
+        labelled_rows=24,
+        production_rows=30,
+        unlabelled_rows=6,
+        actual_positive_share=0.5,
+        predicted_positive_share=0.4,
+        reference_rows=2000,
+        failed_tests=[],
+    )
+    make_report(layout, "model_performance", stamp(0), twin.as_dict())
+    layout.report_file("data_drift", stamp(0), "json").write_text("{torn")
+
+    assert history.read_twin(layout, "model_performance", stamp(0)) == twin
+    assert history.read_twin(layout, "data_drift", stamp(0)) is None
+    assert history.read_twin(layout, "data_quality", stamp(0)) is None
+    assert "accuracy 81.2% · 30 production rows · 24 labelled" in dashboard.write_index(layout).read_text()
+
+
+def test_a_retried_run_is_recorded_once(layout: Layout) -> None:
+    history.append(layout, entry(0))
+    history.append(layout, entry(6, accuracy=0.5))
+    history.append(layout, entry(6, accuracy=0.7))
+
+    assert [(item["stamp"], item["accuracy"]) for item in history.read(layout)] == [
         (stamp(0), 0.8),
         (stamp(6), 0.7),
     ]
 
 
 def test_corrupt_lines_are_skipped_with_a_warning_and_kept(layout: Layout, capsys: pytest.CaptureFixture[str]) -> None:
-    layout.history.write_text(json.dumps(entry(0)) + "\n{not json\n[1, 2]\n" + json.dumps(entry(6))[:30])
+    layout.history.write_text(
+        json.dumps(entry(0).as_dict()) + "\n{not json\n[1, 2]\n" + json.dumps(entry(6).as_dict())[:30]
+    )
 
-    dashboard.append_history(layout, entry(12))
+    history.append(layout, entry(12))
 
-    assert [item["stamp"] for item in dashboard.read_history(layout)] == [stamp(0), stamp(12)]
+    assert [item["stamp"] for item in history.read(layout)] == [stamp(0), stamp(12)]
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING")]
     assert [re.search(r"line (\d+)", line)[1] for line in warnings] == ["2", "3", "4"]
     assert "{not json" in layout.history.read_text()
@@ -104,12 +143,12 @@ def test_corrupt_lines_are_skipped_with_a_warning_and_kept(layout: Layout, capsy
 
 def test_an_entry_without_a_stamp_is_refused(layout: Layout) -> None:
     with pytest.raises(StepError, match="stamp"):
-        dashboard.append_history(layout, entry(0, stamp="yesterday"))
+        history.append(layout, entry(0, stamp="yesterday"))
     assert not layout.history.exists()
 
 
 def test_no_history_file_is_an_empty_history(layout: Layout) -> None:
-    assert dashboard.read_history(layout) == []
+    assert history.read(layout) == []
 
 
 # --- index page ----------------------------------------------------------------------------------
@@ -130,8 +169,8 @@ def test_the_index_links_exactly_the_reports_present_newest_first(layout: Layout
 
 
 def test_report_rows_show_the_figures_of_their_json_twin(layout: Layout) -> None:
-    make_report(layout, "data_drift", stamp(0), {"share": 0.42, "drift_detected": True, "current_rows": 1500})
-    make_report(layout, "model_performance", stamp(0), {"accuracy": 0.8125, "rows_evaluated": 900})
+    make_report(layout, "data_drift", stamp(0), {"drift_share": 0.42, "drift_detected": True, "production_rows": 1500})
+    make_report(layout, "model_performance", stamp(0), {"accuracy": 0.8125, "labelled_rows": 900})
     make_report(layout, "data_quality", stamp(0), None)
     layout.report_file("data_quality", stamp(6), "html").write_text("<html></html>")
     layout.report_file("data_quality", stamp(6), "json").write_text("{torn")
@@ -148,8 +187,8 @@ def test_charts_have_one_point_per_entry_with_a_value(layout: Layout) -> None:
     for hours in range(12):
         drift = None if hours % 4 == 0 else hours / 20
         accuracy = None if hours % 3 == 0 else 0.7 + hours / 100
-        dashboard.append_history(layout, entry(hours * 6, drift_share=drift, accuracy=accuracy))
-    dashboard.append_history(layout, entry(100, drift_share=float("nan"), accuracy=float("inf")))  # json allows both
+        history.append(layout, entry(hours * 6, drift_share=drift, accuracy=accuracy))
+    history.append(layout, entry(100, drift_share=float("nan"), accuracy=float("inf")))  # json allows both
 
     page = dashboard.write_index(layout).read_text()
 
@@ -162,8 +201,8 @@ def test_charts_have_one_point_per_entry_with_a_value(layout: Layout) -> None:
 
 
 def test_the_drift_chart_draws_the_threshold_and_flags_points_above_it(layout: Layout) -> None:
-    dashboard.append_history(layout, entry(0, drift_share=0.1))
-    dashboard.append_history(layout, entry(6, drift_share=0.5))
+    history.append(layout, entry(0, drift_share=0.1))
+    history.append(layout, entry(6, drift_share=0.5))
 
     svg = chart(dashboard.write_index(layout, drift_threshold=0.25).read_text(), "drift_share")
 
@@ -174,7 +213,7 @@ def test_the_drift_chart_draws_the_threshold_and_flags_points_above_it(layout: L
 
 
 def test_a_single_run_is_one_point_and_no_line(layout: Layout) -> None:
-    dashboard.append_history(layout, entry(0))
+    history.append(layout, entry(0))
 
     svg = chart(dashboard.write_index(layout).read_text(), "accuracy")
 
@@ -185,7 +224,7 @@ def test_a_single_run_is_one_point_and_no_line(layout: Layout) -> None:
 def test_version_changes_are_marked_and_points_coloured_by_version(layout: Layout) -> None:
     versions = ["v0001", "v0001", "v0002", "v0002", "v0003"]
     for hours, version in enumerate(versions):
-        dashboard.append_history(layout, entry(hours * 6, model_version=version))
+        history.append(layout, entry(hours * 6, model_version=version))
 
     page = dashboard.write_index(layout).read_text()
 
@@ -199,9 +238,9 @@ def test_version_changes_are_marked_and_points_coloured_by_version(layout: Layou
 
 def test_points_link_to_their_run_report_only_while_it_is_kept(layout: Layout) -> None:
     kept = make_report(layout, "data_drift", stamp(6), {})
-    dashboard.append_history(layout, entry(0, reports={"data_drift": f"data_drift_report_{stamp(0)}.html"}))
-    dashboard.append_history(layout, entry(6, reports={"data_drift": kept}))
-    dashboard.append_history(layout, entry(12, reports={"data_drift": "javascript:alert(1)"}))
+    history.append(layout, entry(0, reports={"data_drift": f"data_drift_report_{stamp(0)}.html"}))
+    history.append(layout, entry(6, reports={"data_drift": kept}))
+    history.append(layout, entry(12, reports={"data_drift": "javascript:alert(1)"}))
 
     svg = chart(dashboard.write_index(layout).read_text(), "drift_share")
 
@@ -210,8 +249,8 @@ def test_points_link_to_their_run_report_only_while_it_is_kept(layout: Layout) -
 
 
 def test_hostile_text_is_escaped_everywhere(layout: Layout) -> None:
-    dashboard.append_history(layout, entry(0, model_version="v0001"))
-    dashboard.append_history(layout, entry(6, model_version=HOSTILE))
+    history.append(layout, entry(0, model_version="v0001"))
+    history.append(layout, entry(6, model_version=HOSTILE))
     atomic.write_json(
         layout.summary_file("retrain_summary", stamp(6)),
         {"reasons": [HOSTILE], "winner": {"algorithm": HOSTILE, "version": HOSTILE}},

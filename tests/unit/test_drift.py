@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from evidently.core.report import Snapshot
 
-from mindpulse import demo_data, drift, options, schema
+from mindpulse import demo_data, drift, schema
+from mindpulse.parameters import DRIFT_THRESHOLD
 
 REFERENCE_ROWS = 10_000  # large enough that sampling noise stays well under the 0.1 column threshold
 ROWS = 2000
@@ -73,17 +74,17 @@ def shifted(reference: pd.DataFrame) -> tuple[drift.DriftMeasurement, Snapshot]:
 def test_a_sample_of_the_same_distribution_has_not_drifted(same_distribution) -> None:
     _, measurement = same_distribution
     assert measurement.drifted_columns == []
-    assert measurement.share == 0.0
+    assert measurement.drift_share == 0.0
     assert not measurement.drift_detected
     assert list(measurement.columns) == list(schema.FEATURES)
-    assert (measurement.reference_rows, measurement.current_rows) == (REFERENCE_ROWS, ROWS)
+    assert (measurement.reference_rows, measurement.production_rows) == (REFERENCE_ROWS, ROWS)
 
 
 def test_strongly_shifted_features_are_named_and_drift_is_detected(shifted) -> None:
     measurement, snapshot = shifted
     assert measurement.drifted_columns == SHIFTED
-    assert measurement.share == 3 / 9
-    assert measurement.threshold == 0.3
+    assert measurement.drift_share == 3 / 9
+    assert measurement.drift_threshold == 0.3
     assert measurement.drift_detected
     for column in SHIFTED:
         assert measurement.columns[column]["score"] > measurement.columns[column]["threshold"]
@@ -94,14 +95,21 @@ def test_share_equal_to_the_threshold_is_not_drift(shifted) -> None:
     # Exactly 3 of 9 columns drifted: at threshold 3/9 Evidently's own verdict (share >= drift_share)
     # would call it drift; the project's rule needs strictly more.
     measurement, _ = shifted
-    assert not dataclasses.replace(measurement, threshold=3 / 9).drift_detected
-    assert dataclasses.replace(measurement, threshold=0.33).drift_detected
+    assert not dataclasses.replace(measurement, drift_threshold=3 / 9).drift_detected
+    assert dataclasses.replace(measurement, drift_threshold=0.33).drift_detected
 
 
 @pytest.mark.parametrize(("share", "threshold", "expected"), [(0.3, 0.3, False), (0.31, 0.3, True), (0.29, 0.3, False)])
 def test_rule_is_strictly_greater(share: float, threshold: float, expected: bool) -> None:
     assert drift.is_drift(share, threshold) is expected
-    measurement = drift.DriftMeasurement(share, [], {}, threshold, 1, 1)
+    measurement = drift.DriftMeasurement(
+        drift_share=share,
+        drifted_columns=[],
+        columns={},
+        drift_threshold=threshold,
+        reference_rows=1,
+        production_rows=1,
+    )
     assert measurement.drift_detected is expected
     assert measurement.as_dict()["drift_detected"] is expected
 
@@ -130,7 +138,9 @@ def test_measurement_is_json_ready(same_distribution) -> None:
     _, measurement = same_distribution
     document = json.loads(json.dumps(measurement.as_dict()))
     assert document["drift_detected"] is False
-    assert document["threshold"] == drift.DEFAULT_THRESHOLD
+    assert document["drift_threshold"] == drift.DEFAULT_THRESHOLD == DRIFT_THRESHOLD.default
+    assert document["drift_share"] == 0.0 and "share" not in document and "threshold" not in document
+    assert (document["reference_rows"], document["production_rows"]) == (REFERENCE_ROWS, ROWS)
     assert set(document["columns"]["Age"]) == {"score", "method", "threshold", "drifted"}
 
 
@@ -148,18 +158,18 @@ def test_empty_current_data_is_refused(reference, same_distribution) -> None:
 
 @pytest.mark.parametrize("raw", ["1", "1.5", "-0.1", "nan", "inf", "abc"])
 def test_invalid_thresholds_are_refused(raw: str) -> None:
-    with pytest.raises(ValueError):
-        options.parse_drift_threshold(raw)
+    with pytest.raises(ValueError, match="drift_threshold"):
+        DRIFT_THRESHOLD.parse(raw)
 
 
 def test_threshold_from_text() -> None:
-    assert options.parse_drift_threshold(" 0.25 ") == 0.25
-    assert options.parse_drift_threshold("0") == 0.0
+    assert DRIFT_THRESHOLD.parse(" 0.25 ") == 0.25
+    assert DRIFT_THRESHOLD.parse("0") == 0.0
 
 
 def test_invalid_threshold_is_refused_before_any_work(reference, same_distribution) -> None:
     current, _ = same_distribution
-    with pytest.raises(ValueError, match="drift threshold"):
+    with pytest.raises(ValueError, match=r"drift_threshold must be below 1, got 1\.5"):
         drift.measure_drift(reference, current, threshold=1.5)
 
 
@@ -170,7 +180,7 @@ def test_small_samples_are_judged_by_tests_that_know_their_size(reference: pd.Da
     for seed in range(5):
         measurement = drift.measure_drift(reference, production_frame(200, seed=100 + seed))
         assert {column["method"] for column in measurement.columns.values()} == {"ks", "chisquare"}
-        shares.append(measurement.share)
+        shares.append(measurement.drift_share)
     assert max(shares) <= drift.DEFAULT_THRESHOLD
     large = drift.measure_drift(reference, production_frame(drift.SMALL_SAMPLE_ROWS, seed=1))
     assert "ks" not in {column["method"] for column in large.columns.values()}

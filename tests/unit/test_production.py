@@ -7,9 +7,9 @@ import multiprocessing
 
 import pytest
 
-from mindpulse import production, schema
+from mindpulse import production, results, schema
 from mindpulse.paths import Layout
-from mindpulse.step import StepError
+from mindpulse.protocol import StepError
 
 HEADER = schema.header_line(schema.PRODUCTION_COLUMNS)
 
@@ -47,7 +47,12 @@ def test_archive_moves_consumed_rows_and_keeps_later_ones(layout: Layout) -> Non
 
     result = production.archive_consumed(layout)
 
-    assert result["archived_rows"] == 2
+    assert result == results.Archive(
+        archived_rows=2,
+        archived_labelled_rows=2,
+        archive_file=str(layout.archive_file("20261126_120000")),
+        rows_left_in_production=1,
+    )
     assert layout.archive_file("20261126_120000").read_bytes() == HEADER + row(1) + row(2)
     assert layout.production_data.read_bytes() == HEADER + row(3)
     assert not layout.consumption_manifest.exists()
@@ -59,7 +64,8 @@ def test_archiving_twice_changes_nothing_the_second_time(layout: Layout) -> None
     production.archive_consumed(layout)
     after_first = layout.production_data.read_bytes()
 
-    assert production.archive_consumed(layout)["archived_rows"] == 0
+    again = production.archive_consumed(layout)
+    assert again.archived_rows == 0 and "no consumption manifest" in again.reason
     assert layout.production_data.read_bytes() == after_first
 
 
@@ -69,7 +75,8 @@ def test_a_crash_after_the_rewrite_is_finished_by_the_retry(layout: Layout) -> N
     production.archive_consumed(layout)
     consumption.save(layout)  # as if the crash came before the manifest was removed
 
-    assert production.archive_consumed(layout)["archived_rows"] == 0
+    retried = production.archive_consumed(layout)
+    assert retried.archived_rows == 0 and retried.reason.startswith("already archived")
     assert layout.production_data.read_bytes() == HEADER
     assert not layout.consumption_manifest.exists()
 

@@ -10,55 +10,80 @@ import os
 import pandas as pd
 import pytest
 
-from mindpulse import demo, merge, monitoring, production, registry, reporting, schema, training
+from mindpulse import catalog, datasets, demo, merge, production, registry, results, schema, training, triggers
 from mindpulse.paths import Layout
-from mindpulse.step import NothingToDo, StepError
+from mindpulse.protocol import NothingToDo, StepError
+
+STAMP = "20261126_120000"
+
+
+def declared_defaults(step_name: str) -> dict[str, object]:
+    """The parameters a step gets when nobody sets them: its declared defaults."""
+    return {parameter.name: parameter.default for parameter in catalog.step(step_name).parameters}
 
 
 def simulate(layout: Layout, rows: int, seed: int = 1, **shift: float) -> None:
     demo.simulate_traffic(
         layout,
-        rows,
-        seed,
-        shift.get("covariate", 0.0),
-        shift.get("concept", 0.0),
-        shift.get("unlabelled", 0.0),
+        rows=rows,
+        covariate_shift=shift.get("covariate", 0.0),
+        concept_shift=shift.get("concept", 0.0),
+        unlabelled_share=shift.get("unlabelled", 0.0),
+        seed=seed,
     )
+
+
+def merge_data(layout: Layout, run_stamp: str = STAMP, **overrides: object) -> results.Merge:
+    """merge_production_data as the step runs it: its declared defaults, then `overrides`."""
+    settings = {**declared_defaults("merge_production_data"), "run_stamp": run_stamp, **overrides}
+    return merge.merge_production_data(layout, **settings)
 
 
 def test_enough_labelled_rows_trigger_a_retrain(seeded: Layout) -> None:
     simulate(seeded, 120, unlabelled=0.25)
     labelled = int(schema.load_production(seeded.production_data)[schema.ACTUAL].notna().sum())
 
-    result = monitoring.check_production_data(seeded, threshold=labelled, force=False)
-    assert result["retrain"] and result["labelled_rows"] == labelled and result["production_rows"] == 120
+    result = triggers.check_production_data(seeded, retrain_threshold=labelled, force=False)
+    assert isinstance(result, results.LabelCheck)
+    assert result.retrain and result.labelled_rows == labelled and result.production_rows == 120
+    assert result.retrain_threshold == labelled and result.quarantined_rows == 0
 
     with pytest.raises(NothingToDo) as skipped:
-        monitoring.check_production_data(seeded, threshold=labelled + 1, force=False)
-    assert skipped.value.result["retrain"] is False
-    assert "< threshold" in skipped.value.result["reason"]
+        triggers.check_production_data(seeded, retrain_threshold=labelled + 1, force=False)
+    assert isinstance(skipped.value.result, results.LabelCheck)
+    assert skipped.value.result.retrain is False
+    assert "< threshold" in skipped.value.result.reason
 
 
 def test_force_retrains_without_data(seeded: Layout) -> None:
-    assert monitoring.check_production_data(seeded, threshold=1000, force=True)["reason"] == "forced by the caller"
+    result = triggers.check_production_data(seeded, retrain_threshold=1000, force=True)
+    assert result.reason == "forced by the caller" and result.retrain and result.force
+    assert result.production_rows == 0
 
 
 def test_drift_decision_follows_the_shift(seeded: Layout) -> None:
     simulate(seeded, 600, seed=2)
     with pytest.raises(NothingToDo) as calm:
-        monitoring.detect_drift(seeded, threshold=0.3, min_rows=100, force=False)
-    assert calm.value.result["drift_share"] <= 0.3
+        triggers.detect_drift(seeded, drift_threshold=0.3, min_drift_rows=100, force=False)
+    assert isinstance(calm.value.result, results.DriftCheck)
+    assert calm.value.result.drift_share <= 0.3 and calm.value.result.drift_detected is False
 
     simulate(seeded, 3000, seed=3, covariate=2.5)
-    shifted = monitoring.detect_drift(seeded, threshold=0.3, min_rows=100, force=False)
-    assert shifted["retrain"] and shifted["drift_share"] > 0.3
-    assert "Sleep_Duration" in shifted["drifted_columns"]
+    shifted = triggers.detect_drift(seeded, drift_threshold=0.3, min_drift_rows=100, force=False)
+    assert shifted.retrain and shifted.drift_share > 0.3 and shifted.drift_detected
+    assert shifted.drift_threshold == 0.3 and shifted.min_drift_rows == 100
+    assert "Sleep_Duration" in shifted.drifted_columns
+    assert set(shifted.columns) == set(schema.FEATURES)
 
 
 def test_too_few_rows_are_not_judged_for_drift(seeded: Layout) -> None:
     simulate(seeded, 20)
-    with pytest.raises(NothingToDo, match="too few"):
-        monitoring.detect_drift(seeded, threshold=0.3, min_rows=100, force=False)
+    with pytest.raises(NothingToDo, match="too few") as skipped:
+        triggers.detect_drift(seeded, drift_threshold=0.3, min_drift_rows=100, force=False)
+    assert skipped.value.result.drift_share is None and skipped.value.result.production_rows == 20
+
+    forced = triggers.detect_drift(seeded, drift_threshold=0.3, min_drift_rows=100, force=True)
+    assert forced.retrain and forced.reason.startswith("forced by the caller") and forced.drift_share is None
 
 
 def test_merge_appends_labelled_rows_with_new_ids_and_records_consumption(seeded: Layout) -> None:
@@ -66,13 +91,14 @@ def test_merge_appends_labelled_rows_with_new_ids_and_records_consumption(seeded
     current = schema.load_production(seeded.production_data)
     labelled = schema.labelled(current)
 
-    result = merge.merge_production_data(seeded, "20261126_120000")
+    result = merge_data(seeded)
 
     training_set = schema.load_reference(seeded.training_data)
     reference = schema.load_reference(seeded.reference_data)
-    assert result["labelled_production_rows"] == len(labelled)
-    trained_on = len(labelled) - result["evaluation_rows"]
-    assert len(training_set) == len(reference) + trained_on - result["duplicates_dropped"]
+    assert isinstance(result, results.Merge)
+    assert result.labelled_rows == len(labelled)
+    trained_on = len(labelled) - result.evaluation_rows
+    assert len(training_set) == len(reference) + trained_on - result.duplicates_dropped == result.training_rows
     added = training_set.iloc[len(reference) :]
     assert added[schema.ID].min() == reference[schema.ID].max() + 1
     assert added[schema.TARGET].tolist() == labelled[schema.ACTUAL].astype(int).tolist()[:trained_on]
@@ -88,8 +114,8 @@ def test_merge_drops_production_rows_the_reference_already_holds(seeded: Layout)
     lines = copied[list(schema.PRODUCTION_COLUMNS)].to_csv(index=False, header=False).encode()
     production.append_lines(seeded, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
 
-    merged = merge.merge_production_data(seeded, "20261126_120000", evaluation_share=0.0)
-    assert merged["duplicates_dropped"] == 5
+    merged = merge_data(seeded, evaluation_share=0.0)
+    assert merged.duplicates_dropped == 5
 
 
 def test_bad_production_data_stops_the_merge_before_anything_is_written(seeded: Layout) -> None:
@@ -98,7 +124,7 @@ def test_bad_production_data_stops_the_merge_before_anything_is_written(seeded: 
         handle.write(b"2026-11-26T10:00:00+00:00,-3,Male,Arts,3.1,7.5,4.0,2.5,60,5,0,1\n")
 
     with pytest.raises(StepError, match=r"prod_data.csv: line 52: column Age value '-3'"):
-        merge.merge_production_data(seeded, "20261126_120000")
+        merge_data(seeded)
     assert not seeded.training_data.exists()
     assert not seeded.consumption_manifest.exists()
 
@@ -121,11 +147,11 @@ def test_merge_quarantines_a_few_bad_rows_and_still_consumes_every_byte(seeded: 
     good = schema.load_production(seeded.production_data)
     raw = insert_bad_lines(seeded)
 
-    result = merge.merge_production_data(seeded, "20261126_120000")
+    result = merge_data(seeded)
 
     quarantine = seeded.quarantine_file("20261126_120000")
-    assert result["quarantined_rows"] == 2 and result["quarantine_file"] == str(quarantine)
-    assert result["production_rows"] == 300 and result["labelled_production_rows"] == len(schema.labelled(good))
+    assert result.quarantined_rows == 2 and result.quarantine_file == str(quarantine)
+    assert result.production_rows == 300 and result.labelled_rows == len(schema.labelled(good))
     listed = list(csv.reader(io.StringIO(quarantine.read_text())))
     assert listed == [
         ["line_number", "reason", "original_line"],
@@ -138,15 +164,16 @@ def test_merge_quarantines_a_few_bad_rows_and_still_consumes_every_byte(seeded: 
     assert (manifest.consumed_bytes, manifest.rows) == (len(raw), 302)
     archived = production.archive_consumed(seeded)
     assert seeded.archive_file("20261126_120000").read_bytes() == raw
-    assert archived["archived_rows"] == 302
+    assert isinstance(archived, results.Archive)
+    assert archived.archived_rows == 302
 
 
 def test_a_later_merge_replaces_the_quarantine_file_of_a_merge_never_archived(seeded: Layout) -> None:
     simulate(seeded, 300)
     insert_bad_lines(seeded)
-    merge.merge_production_data(seeded, "20261126_120000")
+    merge_data(seeded)
     # That run failed after the merge: its rows stay in prod_data.csv and the next run lists them again.
-    merge.merge_production_data(seeded, "20261127_120000")
+    merge_data(seeded, "20261127_120000")
     assert list(seeded.quarantine_dir.iterdir()) == [seeded.quarantine_file("20261127_120000")]
 
 
@@ -156,12 +183,13 @@ def test_the_read_only_steps_count_quarantined_rows_alike(seeded: Layout) -> Non
     labelled = len(schema.labelled(schema.parse_production_rows(seeded.production_data.read_bytes(), "p", 0.01).rows))
     counts = {"production_rows": 300, "labelled_rows": labelled, "quarantined_rows": 2}
 
-    checked = monitoring.check_production_data(seeded, threshold=1, force=False)
+    checked = triggers.check_production_data(seeded, retrain_threshold=1, force=False)
     with pytest.raises(NothingToDo) as too_few:
-        monitoring.detect_drift(seeded, threshold=0.3, min_rows=1000, force=False)
-    available = reporting.check_data_availability(seeded)
+        triggers.detect_drift(seeded, drift_threshold=0.3, min_drift_rows=1000, force=False)
+    available = datasets.check_data_availability(seeded)
     for result in (checked, too_few.value.result, available):
-        assert {key: result[key] for key in counts} == counts
+        assert {key: result.as_dict()[key] for key in counts} == counts
+    assert available.production_available and available.model_version == "v0001"
     assert not seeded.quarantine_dir.exists(), "only the merge writes the quarantine file"
 
 
@@ -169,30 +197,29 @@ def test_too_many_bad_rows_fail_every_step_that_reads_production_data(seeded: La
     simulate(seeded, 100)
     insert_bad_lines(seeded)  # 2 of 102 rows: 2%
     for run in (
-        lambda: monitoring.check_production_data(seeded, threshold=1, force=False),
-        lambda: monitoring.detect_drift(seeded, threshold=0.3, min_rows=1, force=False),
-        lambda: merge.merge_production_data(seeded, "20261126_120000"),
-        lambda: reporting.check_data_availability(seeded),
+        lambda: triggers.check_production_data(seeded, retrain_threshold=1, force=False),
+        lambda: triggers.detect_drift(seeded, drift_threshold=0.3, min_drift_rows=1, force=False),
+        lambda: merge_data(seeded),
+        lambda: datasets.check_data_availability(seeded),
     ):
         with pytest.raises(StepError, match=r"prod_data.csv: line 3: column Age value '-3' .*\(2 of 102 rows are bad"):
             run()
     assert not seeded.quarantine_dir.exists() and not seeded.consumption_manifest.exists()
 
 
-def train(layout: Layout, **settings: object) -> dict:
-    return training.train_and_register(
-        layout, layout.training_data, layout.evaluation_data, training.TrainingSettings(**settings), {}
-    )
+def train(layout: Layout, **overrides: object) -> results.Training:
+    """train_new_model as the step runs it: its declared defaults, then `overrides`."""
+    return training.train_new_model(layout, **{**declared_defaults("train_new_model"), **overrides})
 
 
 def test_merge_holds_out_the_newest_labelled_rows_for_evaluation(seeded: Layout) -> None:
     simulate(seeded, 500, unlabelled=0.2)
     labelled = schema.labelled(schema.load_production(seeded.production_data))
 
-    result = merge.merge_production_data(seeded, "20261126_120000", evaluation_share=0.25)
+    result = merge_data(seeded, evaluation_share=0.25)
 
     evaluation = schema.load_reference(seeded.evaluation_data)
-    assert result["evaluation_rows"] == len(evaluation) == len(labelled) // 4
+    assert result.evaluation_rows == len(evaluation) == len(labelled) // 4
     newest = labelled.tail(len(evaluation))
     assert evaluation[schema.TARGET].tolist() == newest[schema.ACTUAL].astype(int).tolist()
     assert evaluation["CGPA"].tolist() == newest["CGPA"].tolist()
@@ -204,13 +231,15 @@ def test_a_better_challenger_after_a_concept_shift_goes_live_and_its_window_beco
     seeded: Layout,
 ) -> None:
     simulate(seeded, 2000, seed=5, concept=1.0)
-    merge.merge_production_data(seeded, "20261126_120000")
+    merge_data(seeded)
 
-    result = train(seeded, metric="accuracy")
+    result = train(seeded, selection_metric="accuracy")
 
-    assert result["promoted"] and result["version"] == "v0002" == registry.current_version(seeded)
-    assert result["window"] == "recent", "after a full concept shift only the new rows teach the right relation"
-    gate = result["gate"]
+    assert isinstance(result, results.Training)
+    assert result.promoted and result.version == "v0002" == registry.current_version(seeded) == result.live_version
+    assert result.status == "promoted" and result.selection_metric == "accuracy"
+    assert result.window == "recent", "after a full concept shift only the new rows teach the right relation"
+    gate = result.gate
     assert gate["champion_version"] == "v0001" and gate["evaluation_rows"] == 400
     assert gate["challenger"]["accuracy"] > gate["champion"]["accuracy"]
     metadata = registry.current_metadata(seeded)
@@ -225,14 +254,14 @@ def test_a_better_challenger_after_a_concept_shift_goes_live_and_its_window_beco
         "version": "v0002",
         "previous": "v0001",
         "live": "v0002",
-        "reason": result["reason"],
+        "reason": result.reason,
         "by": "pipeline",
     }
 
 
 def test_a_worse_challenger_is_registered_as_rejected_and_the_live_model_stays(seeded: Layout) -> None:
     simulate(seeded, 1000, seed=6)
-    merge.merge_production_data(seeded, "20261126_120000")
+    merge_data(seeded)
     noise = schema.load_reference(seeded.training_data).sample(frac=1.0, random_state=1)[schema.TARGET].to_numpy()
     scrambled = schema.load_reference(seeded.training_data).assign(**{schema.TARGET: noise})
     scrambled.to_csv(seeded.training_data, index=False)
@@ -240,30 +269,30 @@ def test_a_worse_challenger_is_registered_as_rejected_and_the_live_model_stays(s
 
     result = train(seeded)
 
-    assert not result["promoted"] and result["status"] == "rejected"
-    assert registry.current_version(seeded) == "v0001" == result["live_version"]
-    assert "below tolerance" in result["reason"]
+    assert not result.promoted and result.status == "rejected"
+    assert registry.current_version(seeded) == "v0001" == result.live_version
+    assert "below tolerance" in result.reason
     rejected = registry.version_metadata(seeded, "v0002")
     assert rejected["status"] == "rejected" and rejected["gate"]["champion"]["accuracy"] > 0.7
     assert seeded.reference_data.read_bytes() == reference_before, "the reference stays the live model's data"
     assert registry.audit_entries(seeded)[-1]["event"] == "rejected"
 
     forced = train(seeded, force_promote=True)
-    assert forced["promoted"] and forced["version"] == "v0003" == registry.current_version(seeded)
-    assert forced["reason"].startswith("forced by a person")
+    assert forced.promoted and forced.version == "v0003" == registry.current_version(seeded)
+    assert forced.reason.startswith("forced by a person")
 
 
 def test_without_enough_evaluation_rows_the_gate_keeps_the_live_model(seeded: Layout) -> None:
     simulate(seeded, 100, seed=8)
-    merge.merge_production_data(seeded, "20261126_120000")
+    merge_data(seeded)
     result = train(seeded)
-    assert not result["promoted"] and "only 20 two-class evaluation rows" in result["reason"]
+    assert not result.promoted and "only 20 two-class evaluation rows" in result.reason
     assert registry.current_version(seeded) == "v0001"
 
 
 def test_a_retried_training_finishes_the_version_it_registered_instead_of_adding_one(seeded: Layout) -> None:
     simulate(seeded, 2000, seed=5, concept=1.0)
-    merge.merge_production_data(seeded, "20261126_120000")
+    merge_data(seeded)
     first = train(seeded)
     # As if the first attempt had crashed after registering, before switching the live model.
     registry._point_current_at(seeded, "v0001")
@@ -271,28 +300,28 @@ def test_a_retried_training_finishes_the_version_it_registered_instead_of_adding
 
     again = train(seeded)
 
-    assert again["version"] == first["version"] == "v0002" == registry.current_version(seeded)
+    assert again.version == first.version == "v0002" == registry.current_version(seeded)
     assert registry.versions(seeded) == ["v0001", "v0002"]
     assert [entry["event"] for entry in registry.audit_entries(seeded)] == ["promoted", "promoted"]
 
 
 def test_a_whole_run_repeated_after_a_promotion_trains_nothing_twice(seeded: Layout) -> None:
     simulate(seeded, 2000, seed=5, concept=1.0)
-    first_merge = merge.merge_production_data(seeded, "20261126_120000")
+    first_merge = merge_data(seeded)
     training_set = seeded.training_data.read_bytes()
     first = train(seeded)
-    assert first["promoted"], "the reference is replaced: a fresh merge would now differ"
+    assert first.promoted, "the reference is replaced: a fresh merge would now differ"
 
-    again = merge.merge_production_data(seeded, "20261126_120000")
+    again = merge_data(seeded)
 
     assert again == first_merge and seeded.training_data.read_bytes() == training_set
-    assert train(seeded)["version"] == first["version"] and registry.versions(seeded) == ["v0001", "v0002"]
+    assert train(seeded).version == first.version and registry.versions(seeded) == ["v0001", "v0002"]
 
 
 def test_an_unknown_selection_metric_changes_nothing(seeded: Layout) -> None:
-    merge.merge_production_data(seeded, "20261126_120000")
-    with pytest.raises(StepError, match="selection metric 'speed'"):
-        train(seeded, metric="speed")
+    merge_data(seeded)
+    with pytest.raises(StepError, match=r"selection_metric must be one of .*, got 'speed'"):
+        train(seeded, selection_metric="speed")
     assert registry.current_version(seeded) == "v0001"
 
 
@@ -308,13 +337,26 @@ def test_rollback_goes_back_to_the_version_live_before_and_says_why(seeded: Layo
     registry.register(seeded, {}, lambda path: path.write_bytes(b"v2"), True, "test")
     registry.register(seeded, {}, lambda path: path.write_bytes(b"v3"), True, "test")
 
-    result = registry.rollback(seeded, None, "v0003 misreads new students", by="ana")
+    result = registry.rollback(seeded, None, "v0003 misreads new students", requested_by="ana")
 
-    assert result["version"] == "v0002" == registry.current_version(seeded) and result["previous"] == "v0003"
+    assert result == results.Rollback(
+        rolled_back=True, version="v0002", previous="v0003", reason="v0003 misreads new students"
+    )
+    assert registry.current_version(seeded) == "v0002"
     last = registry.audit_entries(seeded)[-1]
     assert last["event"] == "rolled_back" and last["by"] == "ana" and last["reason"] == "v0003 misreads new students"
-    assert registry.rollback(seeded, "v0001", "test", "ana")["version"] == "v0001" == registry.current_version(seeded)
-    assert registry.rollback(seeded, "v0001", "a retry", "ana")["rolled_back"] is False
+    assert registry.rollback(seeded, "v0001", "test", "ana").version == "v0001" == registry.current_version(seeded)
+    assert registry.rollback(seeded, "v0001", "a retry", "ana").rolled_back is False
+
+
+def test_rollback_as_the_step_calls_it_reads_an_empty_version_as_the_previous_one(seeded: Layout) -> None:
+    registry.register(seeded, {}, lambda path: path.write_bytes(b"v2"), True, "test")
+    step = catalog.step("rollback_model")
+    to_version = next(parameter for parameter in step.parameters if parameter.name == "to_version")
+
+    result = registry.rollback(seeded, to_version=to_version.default, reason="  v0002 is worse  ", requested_by=None)
+
+    assert result.version == "v0001" == registry.current_version(seeded) and result.reason == "v0002 is worse"
 
 
 def test_rollback_refuses_a_missing_or_tampered_version(seeded: Layout) -> None:
@@ -340,13 +382,13 @@ def test_a_tampered_model_is_refused(seeded: Layout) -> None:
 def test_backup_copies_model_and_metadata(seeded: Layout) -> None:
     result = registry.backup_current_model(seeded, "20261126_120000")
     backup = seeded.backups_dir / "model_20261126_120000"
-    assert result == {"backed_up": True, "version": "v0001", "backup": str(backup)}
+    assert result == results.Backup(backed_up=True, version="v0001", backup=str(backup))
     assert (backup / "model.joblib").read_bytes() == seeded.current_model.read_bytes()
     assert json.loads((backup / "metadata.json").read_text())["version"] == "v0001"
 
 
 def test_backup_without_a_model_is_a_no_op(layout: Layout) -> None:
-    assert registry.backup_current_model(layout, "20261126_120000")["backed_up"] is False
+    assert registry.backup_current_model(layout, "20261126_120000").backed_up is False
     assert not layout.backups_dir.exists()
 
 
@@ -366,12 +408,11 @@ def test_a_retried_backup_keeps_the_first_copy(seeded: Layout) -> None:
 def test_bootstrap_prefers_the_kaggle_file_and_keeps_existing_data(layout: Layout) -> None:
     kaggle = demo.demo_data.generate_reference(500, seed=3)
     kaggle.to_csv(layout.kaggle_data, index=False)
-    demo.bootstrap(layout, rows=10, seed=1, metric="accuracy")
+    demo.bootstrap(layout, reference_rows=10, seed=1, selection_metric="accuracy")
     assert len(pd.read_csv(layout.reference_data)) == 500
     reference = layout.reference_data.read_bytes()
 
-    assert demo.bootstrap(layout, rows=10, seed=1, metric="accuracy") == {
-        "reference_data": "kept",
-        "model": "kept v0001",
-    }
+    assert demo.bootstrap(layout, reference_rows=10, seed=1, selection_metric="accuracy") == results.Bootstrap(
+        reference_data="kept", model="kept v0001"
+    )
     assert layout.reference_data.read_bytes() == reference

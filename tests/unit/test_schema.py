@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mindpulse import schema
-from mindpulse.step import StepError
+from mindpulse.protocol import StepError
 
 REFERENCE_HEADER = ",".join(schema.REFERENCE_COLUMNS)
 REFERENCE_ROW = "1,21,Female,Science,3.1,7.5,4.0,2.5,60,5,False"

@@ -1,8 +1,5 @@
-"""The page a person opens instead of logs: reports/index.html, fed by history.jsonl.
-
-history.jsonl holds one JSON object per reporting run:
-    {"stamp": "YYYYMMDD_HHMMSS", "created_at": iso, "drift_share": float|None, "drift_detected": bool|None,
-     "accuracy": float|None, "model_version": str|None, "reports": {kind: file name}}
+"""The page a person opens instead of logs: reports/index.html, fed by history.jsonl (`mindpulse.history`,
+one `results.HistoryEntry` per reporting run). Its skeleton and style are package data, in assets/.
 
 index.html is self-contained (inline CSS and SVG, no script, nothing fetched), so it opens from
 the volume, a file share or a copy sent by mail. Every text taken from a file is escaped.
@@ -14,22 +11,23 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from importlib.resources import files
 from pathlib import Path
+from string import Template
 from typing import Any
 from urllib.parse import quote
 
-from mindpulse import atomic
-from mindpulse.housekeeping import REPORT_FILE, find_reports
-from mindpulse.notify import retrain_summary_text
-from mindpulse.paths import REPORT_KINDS, STAMP_FORMAT, STAMP_PATTERN, Layout
-from mindpulse.step import StepError, say
+from mindpulse import atomic, results
+from mindpulse.history import read as read_history
+from mindpulse.messages import retrain_summary_text
+from mindpulse.parameters import DRIFT_THRESHOLD
+from mindpulse.paths import REPORT_FILE, REPORT_KINDS, RETRAIN_SUMMARY, STAMP_FORMAT, SUMMARY_FILE, Layout, find_reports
+from mindpulse.protocol import say
 
-DRIFT_THRESHOLD = 0.3
-RETRAIN_SUMMARY_FILE = re.compile(rf"retrain_summary_(?P<stamp>{STAMP_PATTERN.pattern})\.json")
+ASSETS = files("mindpulse") / "assets"
 KIND_TITLES = {"data_quality": "Data quality", "data_drift": "Data drift", "model_performance": "Model performance"}
 PALETTE = ("#4f46e5", "#0d9488", "#d97706", "#db2777", "#2563eb", "#65a30d", "#9333ea", "#dc2626")
 UNKNOWN_COLOR = "#9ca3af"
@@ -37,58 +35,10 @@ DANGER_COLOR = "#dc2626"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# --- history -----------------------------------------------------------------------------------
-
-
-def append_history(layout: Layout, entry: dict[str, Any]) -> None:
-    """Add `entry` as the last line of history.jsonl; readers see the file before or after, never a torn line.
-
-    An existing entry with the same stamp is replaced, so a retried reporting run is recorded once.
-    """
-    if not isinstance(entry.get("stamp"), str) or not STAMP_PATTERN.fullmatch(entry["stamp"]):
-        raise StepError(f"a history entry needs a YYYYMMDD_HHMMSS stamp, got {entry.get('stamp')!r}")
-    path = layout.history
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
-    except OSError as error:
-        raise StepError(f"cannot read {path}: {error.strerror or error}") from error
-    kept = [line for line in lines if line.strip() and _stamp_of(line) != entry["stamp"]]
-    kept.append(json.dumps(entry, sort_keys=True, default=str))
-    atomic.write_text(path, "\n".join(kept) + "\n")
-
-
-def _stamp_of(line: str) -> Any:
-    try:
-        parsed = json.loads(line)
-    except json.JSONDecodeError:
-        return None  # a corrupt line is kept as it is: read_history reports it
-    return parsed.get("stamp") if isinstance(parsed, dict) else None
-
-
-def read_history(layout: Layout) -> list[dict[str, Any]]:
-    """Every entry of history.jsonl in file order; a line that is not a JSON object is skipped with a warning."""
-    path = layout.history
-    if not path.exists():
-        return []
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            entry = None
-        if isinstance(entry, dict):
-            entries.append(entry)
-        else:
-            say(f"WARNING: {path} line {number} is not a JSON object, skipped")
-    return entries
-
-
 # --- the page ----------------------------------------------------------------------------------
 
 
-def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD) -> Path:
+def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD.default) -> Path:
     """Write reports/index.html from history.jsonl and the report files present; return its path."""
     history = []
     for entry in read_history(layout):
@@ -115,17 +65,13 @@ def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD) -> Pat
             ),
             '<div class="columns">',
             _panel("Model versions", "When each version went live, newest first.", _versions_table(history, colors)),
-            _panel("Latest retrain", "", _retrain(layout.reports_dir)),
+            _panel("Latest retrain", "", _retrain(layout)),
             "</div>",
             _panel("Reports", "Newest first; older ones are removed by the cleanup step.", _report_lists(reports)),
         ]
     )
-    page = (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>MindPulse monitoring</title>\n<style>{CSS}</style>\n</head>\n"
-        f"<body>\n<main>\n{body}\n<footer>Generated {_when(datetime.now(UTC))}</footer>\n"
-        "</main>\n</body>\n</html>\n"
+    page = Template((ASSETS / "dashboard.html").read_text(encoding="utf-8")).substitute(
+        css=(ASSETS / "dashboard.css").read_text(encoding="utf-8"), body=body, generated=_when(datetime.now(UTC))
     )
     atomic.write_text(layout.index_page, page)
     return layout.index_page
@@ -338,25 +284,24 @@ def _versions_table(history: list[dict[str, Any]], colors: dict[str, str]) -> st
     return f"<table><tr><th>Version</th><th>First seen</th><th>Last seen</th><th class=num>Runs</th></tr>{rows}</table>"
 
 
-def _retrain(reports_dir: Path) -> str:
-    names = sorted(
-        (path.name for path in reports_dir.glob("retrain_summary_*.json") if RETRAIN_SUMMARY_FILE.fullmatch(path.name)),
-        reverse=True,
-    )
-    if not names:
+def _retrain(layout: Layout) -> str:
+    found = layout.summaries(RETRAIN_SUMMARY)
+    if not found:
         return '<p class="empty">No retrain yet.</p>'
+    newest = found[-1]
+    name = newest.name
     try:
-        summary = json.loads((reports_dir / names[0]).read_text(encoding="utf-8"))
-        if not isinstance(summary, dict):
+        summary = results.RetrainSummary.read(json.loads(newest.read_text(encoding="utf-8")))
+        if summary is None:
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:
-        return f'<p class="empty">{escape(names[0])} is unreadable: {escape(str(error))}</p>'
+        return f'<p class="empty">{escape(name)} is unreadable: {escape(str(error))}</p>'
     headline, *lines = retrain_summary_text(summary).splitlines()
-    stamp = RETRAIN_SUMMARY_FILE.fullmatch(names[0])["stamp"]
+    stamp = SUMMARY_FILE.fullmatch(name)["stamp"]
     items = "".join(f"<li>{escape(line)}</li>" for line in lines)
     return (
         f'<p class="strong">{escape(headline)}</p><ul class="plain">{items}</ul>'
-        f'<p class="muted">{_when(_moment(stamp))} · <a href="{quote(names[0])}">{escape(names[0])}</a></p>'
+        f'<p class="muted">{_when(_moment(stamp))} · <a href="{quote(name)}">{escape(name)}</a></p>'
     )
 
 
@@ -368,7 +313,7 @@ def _report_lists(reports: dict[str, dict[str, dict[str, Path]]]) -> str:
             files = reports[kind][stamp]
             if "html" not in files:
                 continue
-            figures = _figures(files["json"]) if "json" in files else "no JSON twin"
+            figures = _figures(files["json"], kind) if "json" in files else "no JSON twin"
             twin = f'<a class="muted" href="{quote(files["json"].name)}">json</a>' if "json" in files else ""
             rows.append(
                 f'<tr><td><a href="{quote(files["html"].name)}">{_when(_moment(stamp))}</a></td>'
@@ -379,29 +324,26 @@ def _report_lists(reports: dict[str, dict[str, dict[str, Path]]]) -> str:
     return "".join(sections)
 
 
-# Key figures of a JSON twin (see mindpulse.reports): the first key present of each group is shown.
-FIGURES = (
-    (("drift_share", "share"), "drift share {}", "{:.1%}"),
-    (("accuracy",), "accuracy {}", "{:.1%}"),
-    (("production_rows", "current_rows"), "{} production rows", "{:,.0f}"),
-    (("labelled_rows", "rows_evaluated"), "{} labelled", "{:,.0f}"),
-)
-
-
-def _figures(path: Path) -> str:
+def _figures(path: Path, kind: str) -> str:
     """The key figures of a report's JSON twin, as one line."""
     try:
-        twin = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        twin = results.REPORT_TYPES[kind].read(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
         twin = None
-    if not isinstance(twin, dict):
+    if twin is None:
         return "JSON twin unreadable"
     found = []
-    for keys, label, number in FIGURES:
-        value = next((twin[key] for key in keys if _is_number(twin.get(key))), None)
-        if value is not None:
-            found.append(label.format(number.format(value)))
-    if twin.get("drift_detected"):
+    if isinstance(twin, results.DataDriftReport) and _is_number(twin.drift_share):
+        found.append(f"drift share {twin.drift_share:.1%}")
+    if isinstance(twin, results.ModelPerformanceReport) and _is_number(twin.accuracy):
+        found.append(f"accuracy {twin.accuracy:.1%}")
+    production_rows = getattr(twin, "production_rows", None)
+    if _is_number(production_rows):
+        found.append(f"{production_rows:,.0f} production rows")
+    labelled_rows = getattr(twin, "labelled_rows", None)
+    if _is_number(labelled_rows):
+        found.append(f"{labelled_rows:,.0f} labelled")
+    if isinstance(twin, results.DataDriftReport) and twin.drift_detected:
         found.append("DRIFT")
     return " · ".join(found) or "—"
 
@@ -439,54 +381,3 @@ def _latest(history: list[dict[str, Any]], field: str) -> tuple[str, Any] | None
 
 def _since(latest: tuple[str, Any] | None) -> str:
     return f"as of {_when(_moment(latest[0]))}" if latest else "no data yet"
-
-
-CSS = """
-:root { --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; --bg: #f5f6fa; --accent: #4f46e5; --danger: #dc2626; }
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--ink);
-  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1100px; margin: 0 auto; padding: 28px 20px 40px; }
-header h1 { margin: 0; font-size: 26px; letter-spacing: -0.02em; }
-header p { margin: 2px 0 18px; }
-h2 { margin: 0 0 2px; font-size: 18px; }
-h3 { margin: 18px 0 6px; font-size: 15px; }
-a { color: var(--accent); text-decoration: none; }
-a:hover { text-decoration: underline; }
-.muted { color: var(--muted); font-size: 13px; font-weight: normal; }
-.strong { font-weight: 600; margin: 4px 0; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 14px; margin-bottom: 16px; }
-.card, .panel { background: #fff; border: 1px solid var(--line); border-radius: 12px;
-  box-shadow: 0 1px 2px rgba(0, 0, 0, 0.04); }
-.card { padding: 14px 16px; border-top: 4px solid var(--accent); }
-.card.alert { border-top-color: var(--danger); }
-.card.alert .value { color: var(--danger); }
-.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.06em; }
-.card .value { font-size: 26px; font-weight: 650; margin: 2px 0; overflow-wrap: anywhere; }
-.panel { padding: 18px 20px; margin-bottom: 16px; overflow-x: auto; }
-.panel > .muted { margin: 0 0 10px; }
-.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 16px; }
-.columns .panel { margin-bottom: 16px; }
-.chart { width: 100%; height: auto; display: block; }
-.chart .grid { stroke: var(--line); }
-.chart .tick { fill: var(--muted); font-size: 11px; }
-.chart .line { fill: none; stroke: #94a3b8; stroke-width: 2; stroke-linejoin: round; }
-.chart .point { stroke: #fff; stroke-width: 1.5; }
-.chart a .point:hover { stroke: var(--ink); }
-.chart .threshold { stroke: var(--danger); stroke-width: 1.5; stroke-dasharray: 6 4; }
-.chart .danger { fill: var(--danger); opacity: 0.05; }
-.chart .danger-text { fill: var(--danger); font-weight: 600; }
-.chart .change { stroke: var(--muted); stroke-dasharray: 3 3; }
-.legend { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 8px; font-size: 13px; }
-.legend i, .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
-table { width: 100%; border-collapse: collapse; font-size: 14px; }
-th { text-align: left; color: var(--muted); font-weight: 600; font-size: 12px; text-transform: uppercase; }
-th, td { padding: 7px 8px; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
-th { white-space: nowrap; }
-tr:last-child td { border-bottom: none; }
-.num { text-align: right; }
-.reports td:first-child { width: 32%; }
-.plain { margin: 6px 0; padding-left: 18px; }
-.empty { color: var(--muted); font-style: italic; margin: 8px 0; }
-footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 8px; }
-"""

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mindpulse import atomic, demo_data, production, registry, schema, training
 from mindpulse.paths import Layout
-from mindpulse.step import say
+from mindpulse.protocol import say
+from mindpulse.results import Bootstrap, Traffic
 
 
-def bootstrap(layout: Layout, rows: int, seed: int, metric: str) -> dict[str, Any]:
+def bootstrap(layout: Layout, reference_rows: int, seed: int, selection_metric: str) -> Bootstrap:
     """Create reference data and the first model where they are missing; leave existing ones alone."""
-    result: dict[str, Any] = {}
+    rows = reference_rows
+    result: dict[str, str] = {}
     if layout.reference_data.exists():
         result["reference_data"] = "kept"
     elif layout.kaggle_data.exists():
@@ -27,25 +27,25 @@ def bootstrap(layout: Layout, rows: int, seed: int, metric: str) -> dict[str, An
     # Read-only mounts cannot create the lock file, so it must exist before any reader runs.
     layout.production_lock.touch(exist_ok=True)
     if registry.current_version(layout) is None:
-        settings = training.TrainingSettings(metric=metric, seed=seed)
+        settings = training.TrainingSettings(metric=selection_metric, seed=seed)
         outcome = training.train_and_register(
             layout, layout.reference_data, None, settings, provenance={"trained_by": "bootstrap"}
         )
-        result["model"] = f"trained {outcome['algorithm']} as {outcome['version']}"
+        result["model"] = f"trained {outcome.algorithm} as {outcome.version}"
     else:
         result["model"] = f"kept {registry.current_version(layout)}"
     say(f"model: {result['model']}")
-    return result
+    return Bootstrap(**result)
 
 
 def simulate_traffic(
     layout: Layout,
     rows: int,
-    seed: int | None,
     covariate_shift: float,
     concept_shift: float,
     unlabelled_share: float,
-) -> dict[str, Any]:
+    seed: int | None,
+) -> Traffic:
     """Append `rows` predictions of the live model, with outcomes, through the append protocol."""
     model = training.load_current_model(layout)
     frame = demo_data.generate_production(rows, model.predict, seed, covariate_shift, concept_shift, unlabelled_share)
@@ -53,11 +53,11 @@ def simulate_traffic(
     production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
     labelled = int(frame[schema.ACTUAL].notna().sum())
     say(f"appended {rows} rows ({labelled} labelled) to {layout.production_data}")
-    return {
-        "appended_rows": rows,
-        "labelled_rows": labelled,
-        "covariate_shift": covariate_shift,
-        "concept_shift": concept_shift,
-        "model_version": registry.current_version(layout),
-        "bayes_accuracy": round(demo_data.bayes_accuracy(frame[list(schema.FEATURES)], concept_shift), 4),
-    }
+    return Traffic(
+        appended_rows=rows,
+        labelled_rows=labelled,
+        covariate_shift=covariate_shift,
+        concept_shift=concept_shift,
+        model_version=registry.current_version(layout),
+        bayes_accuracy=round(demo_data.bayes_accuracy(frame[list(schema.FEATURES)], concept_shift), 4),
+    )

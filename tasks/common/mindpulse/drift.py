@@ -33,9 +33,10 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
 from evidently.presets import DataDriftPreset
 
-from mindpulse import options, schema
+from mindpulse import schema
+from mindpulse.parameters import DRIFT_THRESHOLD
 
-DEFAULT_THRESHOLD = options.DEFAULT_DRIFT_THRESHOLD
+DEFAULT_THRESHOLD = DRIFT_THRESHOLD.default
 SMALL_SAMPLE_ROWS = 1000
 
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
@@ -50,16 +51,16 @@ def is_drift(share: float, threshold: float) -> bool:
 class DriftMeasurement:
     """The per-column results and the verdict of one comparison of current data with the reference."""
 
-    share: float
+    drift_share: float
     drifted_columns: list[str]
     columns: dict[str, dict[str, Any]]  # column -> {"score", "method", "threshold", "drifted"}
-    threshold: float
+    drift_threshold: float
     reference_rows: int
-    current_rows: int
+    production_rows: int
 
     @property
     def drift_detected(self) -> bool:
-        return is_drift(self.share, self.threshold)
+        return is_drift(self.drift_share, self.drift_threshold)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "drift_detected": self.drift_detected}
@@ -92,7 +93,7 @@ def drift_report(
     The snapshot's headline ("Dataset Drift is detected") is Evidently's `share >= threshold`: it
     disagrees with the measurement only when the share equals the threshold exactly.
     """
-    options.check_drift_threshold(threshold)
+    DRIFT_THRESHOLD.check(threshold)
     # include_tests: the per-column "drifted" verdicts are only exposed as ValueDrift test results.
     methods = {"num_method": "ks", "cat_method": "chisquare"} if len(current) < SMALL_SAMPLE_ROWS else {}
     preset = DataDriftPreset(columns=list(schema.FEATURES), drift_share=threshold, **methods)
@@ -101,12 +102,12 @@ def drift_report(
     columns = _per_column(snapshot)
     drifted = [column for column in schema.FEATURES if columns[column]["drifted"]]
     measurement = DriftMeasurement(
-        share=len(drifted) / len(columns),
+        drift_share=len(drifted) / len(columns),
         drifted_columns=drifted,
         columns=columns,
-        threshold=threshold,
+        drift_threshold=threshold,
         reference_rows=len(reference),
-        current_rows=len(current),
+        production_rows=len(current),
     )
     return measurement, snapshot
 

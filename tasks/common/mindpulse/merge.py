@@ -8,33 +8,26 @@ see next, which neither the challenger nor the live model has trained on.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pandas as pd
 
-from mindpulse import atomic, options, production, schema
-from mindpulse.monitoring import load_reference, say_quarantined
-from mindpulse.paths import Layout
-from mindpulse.step import StepError, say
-
-DEFAULT_EVALUATION_SHARE = 0.2
-
-
-def check_evaluation_share(value: float) -> None:
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise StepError(f"evaluation share must be in [0, 1), got {value!r}")
+from mindpulse import atomic, production, schema
+from mindpulse.datasets import MAX_QUARANTINE_SHARE, load_reference, say_quarantined
+from mindpulse.paths import Layout, utc_stamp
+from mindpulse.protocol import say
+from mindpulse.results import Merge
 
 
 def merge_production_data(
     layout: Layout,
-    stamp: str,
-    evaluation_share: float = DEFAULT_EVALUATION_SHARE,
-    max_quarantine_share: float = options.DEFAULT_MAX_QUARANTINE_SHARE,
-) -> dict[str, Any]:
+    run_stamp: str | None,
+    evaluation_share: float,
+    max_quarantine_share: float = MAX_QUARANTINE_SHARE,
+) -> Merge:
     """Write training_data.csv and evaluation_data.csv, and record in consumption.json which
     production bytes they came from (archive_production_data moves exactly those). Bad production
     rows, while few enough to quarantine, are left out and listed in quarantine/ under `stamp`."""
-    check_evaluation_share(evaluation_share)
+    stamp = run_stamp or utc_stamp()
     _finish_an_interrupted_archive(layout)
     snapshot = production.read_snapshot(layout)
     earlier = production.Consumption.load(layout)
@@ -43,7 +36,7 @@ def merge_production_data(
         # The same run again, after train_new_model may already have replaced the reference: merging
         # anew would train on the new rows twice. The files this merge wrote are still the truth.
         say(f"{layout.consumption_manifest}: run {stamp} merged these production bytes already; kept its files")
-        return earlier.merged
+        return Merge.read(earlier.merged)
     reference = load_reference(layout)
     parsed = (
         schema.parse_production_rows(snapshot, str(layout.production_data), max_quarantine_share)
@@ -74,18 +67,18 @@ def merge_production_data(
     # The quarantined lines stay in the consumed bytes: the archive keeps them, this file says why
     # they were not used. Written before the manifest, which commits the merge.
     quarantine_file = production.write_quarantine(layout, stamp, parsed.quarantined)
-    result = {
-        "training_rows": len(merged),
-        "evaluation_rows": len(evaluation),
-        "reference_rows": len(reference),
-        "production_rows": len(current),
-        "labelled_production_rows": len(labelled),
-        "duplicates_dropped": int(duplicated.sum()),
-        "quarantined_rows": len(parsed.quarantined),
-        "quarantine_file": None if quarantine_file is None else str(quarantine_file),
-        "training_data": str(layout.training_data),
-        "evaluation_data": str(layout.evaluation_data),
-    }
+    result = Merge(
+        training_rows=len(merged),
+        evaluation_rows=len(evaluation),
+        reference_rows=len(reference),
+        production_rows=len(current),
+        labelled_rows=len(labelled),
+        duplicates_dropped=int(duplicated.sum()),
+        quarantined_rows=len(parsed.quarantined),
+        quarantine_file=None if quarantine_file is None else str(quarantine_file),
+        training_data=str(layout.training_data),
+        evaluation_data=str(layout.evaluation_data),
+    )
     if len(current):
         production.Consumption(
             stamp=stamp,
@@ -93,7 +86,7 @@ def merge_production_data(
             sha256=production.digest(snapshot),
             rows=len(current) + len(parsed.quarantined),
             labelled_rows=len(labelled),
-            merged=result,
+            merged=result.as_dict(),
         ).save(layout)
     else:
         layout.consumption_manifest.unlink(missing_ok=True)

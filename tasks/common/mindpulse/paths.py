@@ -34,14 +34,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-DATA_DIR_ENV = "MINDPULSE_DATA_DIR"
-MODELS_DIR_ENV = "MINDPULSE_MODELS_DIR"
-REPORTS_DIR_ENV = "MINDPULSE_REPORTS_DIR"
+# Where each volume is mounted in a step container, and the variable that moves it (tests, a host run).
+VOLUME_DIRS = {"data": "/data", "models": "/models", "reports": "/reports"}
+DIR_ENVS = {volume: f"MINDPULSE_{volume.upper()}_DIR" for volume in VOLUME_DIRS}
 
 STAMP_FORMAT = "%Y%m%d_%H%M%S"
 STAMP_PATTERN = re.compile(r"\d{8}_\d{6}")
 
 REPORT_KINDS = ("data_quality", "data_drift", "model_performance")
+# The file-name patterns of what the pipelines write; nothing outside this module spells a file name.
+REPORT_FILE = re.compile(
+    rf"(?P<kind>{'|'.join(REPORT_KINDS)})_report_(?P<stamp>{STAMP_PATTERN.pattern})\.(?P<suffix>html|json)"
+)
+RETRAIN_SUMMARY = "retrain_summary"
+REPORT_SUMMARY = "report_summary"
+SUMMARY_FILE = re.compile(rf"(?P<name>{RETRAIN_SUMMARY}|{REPORT_SUMMARY})_(?P<stamp>{STAMP_PATTERN.pattern})\.json")
+VERSION_PATTERN = re.compile(r"v(\d{4,})")
 
 
 def utc_stamp(moment: datetime | None = None) -> str:
@@ -57,11 +65,7 @@ class Layout:
 
     @classmethod
     def from_env(cls) -> Layout:
-        return cls(
-            Path(os.environ.get(DATA_DIR_ENV, "/data")),
-            Path(os.environ.get(MODELS_DIR_ENV, "/models")),
-            Path(os.environ.get(REPORTS_DIR_ENV, "/reports")),
-        )
+        return cls(*(Path(os.environ.get(DIR_ENVS[volume], VOLUME_DIRS[volume])) for volume in VOLUME_DIRS))
 
     # --- data volume -------------------------------------------------------------------------
     @property
@@ -131,6 +135,9 @@ class Layout:
     def backups_dir(self) -> Path:
         return self.models_dir / "backups"
 
+    def backup_dir(self, stamp: str) -> Path:
+        return self.backups_dir / f"model_{stamp}"
+
     # --- reports volume ----------------------------------------------------------------------
     def report_file(self, kind: str, stamp: str, suffix: str) -> Path:
         if kind not in REPORT_KINDS:
@@ -138,7 +145,17 @@ class Layout:
         return self.reports_dir / f"{kind}_report_{stamp}.{suffix}"
 
     def summary_file(self, name: str, stamp: str) -> Path:
+        if name not in (RETRAIN_SUMMARY, REPORT_SUMMARY):
+            raise ValueError(f"unknown summary {name!r}")
         return self.reports_dir / f"{name}_{stamp}.json"
+
+    def summaries(self, name: str) -> list[Path]:
+        """Every `name` summary in the reports volume, oldest first (the stamp sorts as time)."""
+        found = self.reports_dir.glob(f"{name}_*.json") if self.reports_dir.is_dir() else ()
+        return sorted(
+            (path for path in found if (match := SUMMARY_FILE.fullmatch(path.name)) and match["name"] == name),
+            key=lambda path: path.name,
+        )
 
     @property
     def history(self) -> Path:
@@ -147,6 +164,18 @@ class Layout:
     @property
     def index_page(self) -> Path:
         return self.reports_dir / "index.html"
+
+
+def find_reports(reports_dir: Path) -> dict[str, dict[str, dict[str, Path]]]:
+    """{kind: {stamp: {suffix: path}}} for every report file directly in `reports_dir`."""
+    found: dict[str, dict[str, dict[str, Path]]] = {kind: {} for kind in REPORT_KINDS}
+    if not reports_dir.is_dir():
+        return found
+    for path in reports_dir.iterdir():
+        match = REPORT_FILE.fullmatch(path.name)
+        if match and path.is_file():
+            found[match["kind"]].setdefault(match["stamp"], {})[match["suffix"]] = path
+    return found
 
 
 MODEL_FILE = "model.joblib"

@@ -35,7 +35,8 @@ from typing import Any
 
 from mindpulse import atomic
 from mindpulse.paths import Layout
-from mindpulse.step import StepError
+from mindpulse.protocol import StepError
+from mindpulse.results import Archive
 
 
 @contextmanager
@@ -153,11 +154,11 @@ def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def archive_consumed(layout: Layout) -> dict[str, object]:
+def archive_consumed(layout: Layout) -> Archive:
     """Move the consumed rows to the archive; rows appended since stay in prod_data.csv."""
     consumption = Consumption.load(layout)
     if consumption is None:
-        return {"archived_rows": 0, "reason": "no consumption manifest: nothing consumed, or already archived"}
+        return Archive(archived_rows=0, reason="no consumption manifest: nothing consumed, or already archived")
     with production_lock(layout, exclusive=True):
         current = layout.production_data.read_bytes() if layout.production_data.exists() else b""
         consumed = current[: consumption.consumed_bytes]
@@ -165,7 +166,7 @@ def archive_consumed(layout: Layout) -> dict[str, object]:
         if digest(consumed) != consumption.sha256 and _already_archived(archive, consumption):
             # An earlier attempt crashed between rewriting prod_data.csv and removing the manifest.
             layout.consumption_manifest.unlink()
-            return {"archived_rows": 0, "reason": f"already archived in {archive}"}
+            return Archive(archived_rows=0, reason=f"already archived in {archive}")
         if digest(consumed) != consumption.sha256:
             raise StepError(
                 f"{layout.production_data}: its first {consumption.consumed_bytes} bytes changed since "
@@ -177,12 +178,12 @@ def archive_consumed(layout: Layout) -> dict[str, object]:
         atomic.write_bytes(layout.production_data, header + remaining)
         layout.consumption_manifest.unlink()
     remaining_rows = remaining.count(b"\n")
-    return {
-        "archived_rows": consumption.rows,
-        "archived_labelled_rows": consumption.labelled_rows,
-        "archive_file": str(archive),
-        "rows_left_in_production": remaining_rows,
-    }
+    return Archive(
+        archived_rows=consumption.rows,
+        archived_labelled_rows=consumption.labelled_rows,
+        archive_file=str(archive),
+        rows_left_in_production=remaining_rows,
+    )
 
 
 def _already_archived(archive: Path, consumption: Consumption) -> bool:

@@ -14,10 +14,10 @@ when, and why.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from mindpulse import atomic
-from mindpulse.paths import METADATA_FILE, MODEL_FILE, Layout
-from mindpulse.step import StepError, say
+from mindpulse.paths import METADATA_FILE, MODEL_FILE, VERSION_PATTERN, Layout, utc_stamp
+from mindpulse.protocol import StepError, say
+from mindpulse.results import Backup, Rollback
 
-VERSION_PATTERN = re.compile(r"v(\d{4,})")
 PROMOTED, REJECTED = "promoted", "rejected"
 
 
@@ -117,7 +117,7 @@ def register(
         raise StepError(f"{layout.versions_dir / version}: cannot register the new model: {error.strerror}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    settle(layout, version)
+    finish_registration(layout, version)
     return version
 
 
@@ -143,7 +143,7 @@ def _write_version(
     staging.chmod(0o755)
 
 
-def settle(layout: Layout, version: str) -> None:
+def finish_registration(layout: Layout, version: str) -> None:
     """Finish what registering `version` decided: point `current` at it when it was promoted, and
     write its audit line. Safe to repeat (a retry after a crash between the steps finishes them)."""
     metadata = version_metadata(layout, version)
@@ -153,8 +153,10 @@ def settle(layout: Layout, version: str) -> None:
         _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"])
 
 
-def rollback(layout: Layout, to_version: str | None, reason: str, by: str) -> dict[str, Any]:
+def rollback(layout: Layout, to_version: str | None, reason: str, requested_by: str | None = None) -> Rollback:
     """Make an earlier version live again. Without `to_version`: the one live before the current one."""
+    reason = reason.strip()
+    by = requested_by or getpass.getuser()
     live = current_version(layout)
     target = to_version or _previously_live(layout, live)
     if target is None:
@@ -163,11 +165,11 @@ def rollback(layout: Layout, to_version: str | None, reason: str, by: str) -> di
     if target == live:
         # A retried rollback finds its work done.
         say(f"{target} is live already: nothing to change")
-        return {"rolled_back": False, "version": target, "previous": live, "reason": "already live"}
+        return Rollback(rolled_back=False, version=target, previous=live, reason="already live")
     _point_current_at(layout, target)
     _audit(layout, "rolled_back", target, live, reason, by=by)
     say(f"rolled back from {live} to {target}: {reason}")
-    return {"rolled_back": True, "version": target, "previous": live, "reason": reason}
+    return Rollback(rolled_back=True, version=target, previous=live, reason=reason)
 
 
 def _previously_live(layout: Layout, live: str | None) -> str | None:
@@ -222,17 +224,17 @@ def _point_current_at(layout: Layout, version: str) -> None:
     os.replace(link, layout.current_model_dir)
 
 
-def backup_current_model(layout: Layout, stamp: str) -> dict[str, Any]:
+def backup_current_model(layout: Layout, run_stamp: str | None = None) -> Backup:
     """Copy the live model and its metadata to backups/model_<stamp>/ (a no-op without a model)."""
     version = current_version(layout)
     if version is None:
         say("no current model yet: nothing to back up")
-        return {"backed_up": False, "reason": "no current model"}
+        return Backup(backed_up=False, reason="no current model")
     verified_model_path(layout)
-    destination = layout.backups_dir / f"model_{stamp}"
+    destination = layout.backup_dir(run_stamp or utc_stamp())
     if destination.is_dir() and (destination / METADATA_FILE).is_file():
         say(f"{destination} exists already (a retried run): kept")
     else:
         atomic.copy_tree(layout.versions_dir / version, destination)
         say(f"backed up model {version} to {destination}")
-    return {"backed_up": True, "version": version, "backup": str(destination)}
+    return Backup(backed_up=True, version=version, backup=str(destination))

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from mindpulse.step import StepError
+from mindpulse.protocol import StepError
 
 
 @dataclass(frozen=True)

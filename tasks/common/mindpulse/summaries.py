@@ -1,92 +1,110 @@
-"""The run summaries both pipelines end with (standard library only: the notify images carry
-no pandas). They gather what the earlier steps produced, then `notify.publish_summary` writes,
-prints and posts them.
+"""The run summaries both pipelines end with: what the earlier steps produced, as a JSON file in /reports,
+a few lines in the log, and an optional webhook post.
+
+Standard library only: the notify images carry no pandas.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from mindpulse import dashboard, notify, registry
-from mindpulse.paths import REPORT_KINDS, Layout
+from mindpulse import atomic, catalog, dashboard, history, registry, results
+from mindpulse.messages import report_text, retrain_summary_text
+from mindpulse.paths import REPORT_KINDS, REPORT_SUMMARY, RETRAIN_SUMMARY, Layout
+from mindpulse.protocol import StepError, say
+from mindpulse.webhook import post_webhook
 
-DECISION_STEPS = ("check_production_data", "detect_drift")
+ResultType = TypeVar("ResultType", bound=results.Result)
 
 
 def retrain_summary(
-    layout: Layout, stamp: str, step_results: dict[str, Any], webhook_url: str | None
-) -> dict[str, Any]:
+    layout: Layout, run_stamp: str, step_results: dict[str, Any] | None, webhook_url: str | None
+) -> results.Delivery:
     """Summarise a retrain run from the earlier steps' results: why it ran, on which rows, and what
     the promotion gate decided about the new model."""
-    results = {name: result or {} for name, result in step_results.items()}
-    check, drift = results.get("check_production_data", {}), results.get("detect_drift", {})
-    merge, archive = results.get("merge_production_data", {}), results.get("archive_production_data", {})
-    trained = results.get("train_new_model", {})
-    summary = {
-        "stamp": stamp,
-        "reasons": [results[name]["reason"] for name in DECISION_STEPS if results.get(name, {}).get("retrain")],
-        "production_rows": merge.get("production_rows", check.get("production_rows")),
-        "labelled_rows": merge.get("labelled_production_rows", check.get("labelled_rows")),
-        "evaluation_rows": merge.get("evaluation_rows"),
-        "drift_share": drift.get("drift_share"),
-        "drifted_columns": drift.get("drifted_columns"),
-        "winner": {key: trained.get(key) for key in ("algorithm", "window", "version", "metrics", "candidates")},
-        "promoted": trained.get("promoted"),
-        "decision": trained.get("reason"),
-        "gate": trained.get("gate"),
-        "live_version": registry.current_version(layout),
-        "selection_metric": trained.get("selection_metric"),
-        "training_rows": trained.get("training_rows"),
-        "archived_rows": archive.get("archived_rows"),
-        "quarantined_rows": merge.get("quarantined_rows"),
-        "quarantine_file": merge.get("quarantine_file"),
-    }
-    return notify.publish_summary(
-        layout, "retrain_summary", stamp, summary, notify.retrain_summary_text(summary), webhook_url
+    typed = _typed(step_results or {})
+    label_check, drift = _one(typed, results.LabelCheck), _one(typed, results.DriftCheck)
+    merge, archive = _one(typed, results.Merge), _one(typed, results.Archive)
+    trained = _one(typed, results.Training)
+    counted = merge or label_check
+    summary = results.RetrainSummary(
+        stamp=run_stamp,
+        reasons=[check.reason for check in (label_check, drift) if check and check.retrain],
+        production_rows=counted.production_rows if counted else None,
+        labelled_rows=counted.labelled_rows if counted else None,
+        evaluation_rows=merge.evaluation_rows if merge else None,
+        drift_share=drift.drift_share if drift else None,
+        drifted_columns=drift.drifted_columns if drift else None,
+        winner={
+            "algorithm": trained.algorithm,
+            "window": trained.window,
+            "version": trained.version,
+            "metrics": trained.metrics,
+            "candidates": trained.candidates,
+        }
+        if trained
+        else {},
+        promoted=trained.promoted if trained else None,
+        decision=trained.reason if trained else None,
+        gate=trained.gate if trained else None,
+        live_version=registry.current_version(layout),
+        selection_metric=trained.selection_metric if trained else None,
+        training_rows=trained.training_rows if trained else None,
+        archived_rows=archive.archived_rows if archive else None,
+        quarantined_rows=merge.quarantined_rows if merge else None,
+        quarantine_file=merge.quarantine_file if merge else None,
     )
+    return publish(layout, RETRAIN_SUMMARY, run_stamp, summary, retrain_summary_text(summary), webhook_url)
 
 
-def report_summary(layout: Layout, stamp: str, drift_threshold: float, webhook_url: str | None) -> dict[str, Any]:
+def _typed(step_results: dict[str, Any]) -> list[results.Result]:
+    """Each retrain step's result read as the type its declaration names (a skipped step has none)."""
+    found = []
+    for declared in catalog.steps_of(catalog.RETRAIN):
+        result = declared.result.read(step_results.get(declared.name))
+        if result is not None:
+            found.append(result)
+    return found
+
+
+def _one(typed: list[results.Result], kind: type[ResultType]) -> ResultType | None:
+    return next((result for result in typed if type(result) is kind), None)
+
+
+def report_summary(
+    layout: Layout, run_stamp: str, drift_threshold: float, webhook_url: str | None
+) -> results.ReportSummary:
     """Record this reporting run in the history, redraw index.html, and send the figures."""
-    twins = {kind: _twin(layout, kind, stamp) for kind in REPORT_KINDS}
-    drift, performance = twins["data_drift"] or {}, twins["model_performance"] or {}
-    entry = {
-        "stamp": stamp,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "drift_share": drift.get("drift_share"),
-        "drift_detected": drift.get("drift_detected"),
-        "accuracy": performance.get("accuracy"),
-        "model_version": registry.current_version(layout),
-        "reports": {kind: twin["html"] for kind, twin in twins.items() if twin},
-    }
-    dashboard.append_history(layout, entry)
+    twins = {kind: history.read_twin(layout, kind, run_stamp) for kind in REPORT_KINDS}
+    drift = twins["data_drift"]
+    performance = twins["model_performance"]
+    entry = results.HistoryEntry(
+        stamp=run_stamp,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        drift_share=drift.drift_share if isinstance(drift, results.DataDriftReport) else None,
+        drift_detected=drift.drift_detected if isinstance(drift, results.DataDriftReport) else None,
+        accuracy=performance.accuracy if isinstance(performance, results.ModelPerformanceReport) else None,
+        model_version=registry.current_version(layout),
+        reports={kind: twin.html for kind, twin in twins.items() if twin},
+    )
+    history.append(layout, entry)
     index = dashboard.write_index(layout, drift_threshold)
-    text = _report_text(entry, drift_threshold)
-    outcome = notify.publish_summary(layout, "report_summary", stamp, entry, text, webhook_url)
-    return {**entry, "index": str(index), **outcome}
+    delivery = publish(layout, REPORT_SUMMARY, run_stamp, entry, report_text(entry, drift_threshold), webhook_url)
+    return results.ReportSummary(**entry.as_dict(), index=str(index), delivery=delivery)
 
 
-def _twin(layout: Layout, kind: str, stamp: str) -> dict[str, Any] | None:
-    """The JSON twin this run wrote for `kind`, or None when that report was skipped."""
-    path = layout.report_file(kind, stamp, "json")
+def publish(
+    layout: Layout, name: str, stamp: str, summary: results.Result, text: str, webhook_url: str | None
+) -> results.Delivery:
+    """Write reports/<name>_<stamp>.json, print `text`, post the webhook; return what happened."""
+    path = layout.summary_file(name, stamp)
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-
-
-def _report_text(entry: dict[str, Any], drift_threshold: float) -> str:
-    lines = [f"MindPulse monitoring {entry['stamp']} (model {entry['model_version'] or 'none'})"]
-    share = entry["drift_share"]
-    if share is None:
-        lines.append("Drift: not measured (no production data)")
-    else:
-        verdict = "DRIFT" if entry["drift_detected"] else "no drift"
-        lines.append(f"Drift: {share:.0%} of feature columns drifted (threshold {drift_threshold:.0%}): {verdict}")
-    accuracy = entry["accuracy"]
-    measured = "not measured (no labelled rows)" if accuracy is None else f"{accuracy:.3f}"
-    lines.append(f"Production accuracy: {measured}")
-    lines.append("Reports: " + (", ".join(entry["reports"].values()) or "none"))
-    return "\n".join(lines)
+        atomic.write_json(path, summary.as_dict())
+    except OSError as error:
+        raise StepError(f"cannot write {path}: {error.strerror or error}") from error
+    say(text)
+    delivery = results.Delivery(summary_file=str(path), **post_webhook(webhook_url, text, summary.as_dict()))
+    if delivery.webhook == "failed":
+        say(f"WARNING: webhook not delivered: {delivery.error}")
+    return delivery

@@ -37,15 +37,16 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mindpulse import atomic, registry, schema
-from mindpulse.options import SELECTION_METRICS
+from mindpulse import atomic, catalog, registry, schema
 from mindpulse.paths import Layout
 from mindpulse.production import digest, has_rows
-from mindpulse.step import StepError, say
+from mindpulse.protocol import StepError, say
+from mindpulse.results import Training
 
 ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
 WINDOWS = ("all", "recent")
-DEFAULT_TOLERANCE = 0.01
+# The step's parameters, as train_new_model declares them: their defaults are the settings' defaults.
+PARAMETERS = {parameter.name: parameter for parameter in catalog.step("train_new_model").parameters}
 # Fewer recent rows than this make too small a training window to be worth a candidate.
 MIN_RECENT_ROWS = 500
 # Fewer evaluation rows than this cannot tell two models apart: the gate then keeps the live model.
@@ -96,19 +97,26 @@ def evaluate(model: Pipeline, features: pd.DataFrame, target: pd.Series) -> dict
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    metric: str = "accuracy"
-    seed: int = 42
-    validation_share: float = 0.2
-    tolerance: float = DEFAULT_TOLERANCE
-    force_promote: bool = False
+    metric: str = PARAMETERS["selection_metric"].default
+    seed: int = PARAMETERS["seed"].default
+    validation_share: float = PARAMETERS["validation_share"].default
+    tolerance: float = PARAMETERS["promotion_tolerance"].default
+    force_promote: bool = PARAMETERS["force_promote"].default
 
     def check(self) -> None:
-        if self.metric not in SELECTION_METRICS:
-            raise StepError(f"selection metric {self.metric!r} is not one of {', '.join(SELECTION_METRICS)}")
-        if not 0.0 < self.validation_share < 1.0:
-            raise StepError(f"validation share must be in (0, 1), got {self.validation_share}")
-        if not 0.0 <= self.tolerance <= 1.0:
-            raise StepError(f"tolerance must be in [0, 1], got {self.tolerance}")
+        """The declared bounds, for callers that build settings in code rather than from the command line."""
+        values = {
+            "selection_metric": self.metric,
+            "seed": self.seed,
+            "validation_share": self.validation_share,
+            "promotion_tolerance": self.tolerance,
+            "force_promote": self.force_promote,
+        }
+        try:
+            for name, value in values.items():
+                PARAMETERS[name].check(value)
+        except ValueError as error:
+            raise StepError(str(error)) from None
 
 
 @dataclass
@@ -225,7 +233,7 @@ def train_and_register(
     evaluation_file: Path | None,
     settings: TrainingSettings,
     provenance: dict[str, Any],
-) -> dict[str, Any]:
+) -> Training:
     """Train the candidates, register the best as a new version, and make it live if the gate agrees.
 
     A promoted model's training window becomes the drift reference. A retry of the same inputs
@@ -247,27 +255,42 @@ def train_and_register(
     else:
         say(f"{version} was registered from these inputs by an earlier attempt: finishing its work")
     metadata = registry.version_metadata(layout, version)
-    registry.settle(layout, version)
+    registry.finish_registration(layout, version)
     promoted = registry.current_version(layout) == version
     if promoted and training_file != layout.reference_data:
         # Drift must mean "far from what the live model learned": its training window is the new reference.
         recent = training[schema.ID] >= metadata["recent_from_id"]
         window_rows = training[recent] if metadata["window"] == "recent" else training
         atomic.write_with(layout.reference_data, lambda path: window_rows.to_csv(path, index=False))
-    return {
-        "promoted": promoted,
-        "version": version,
-        "status": metadata["status"],
-        "reason": metadata["reason"],
-        "live_version": registry.current_version(layout),
-        "algorithm": metadata["algorithm"],
-        "window": metadata["window"],
-        "selection_metric": settings.metric,
-        "metrics": metadata["metrics"],
-        "gate": metadata["gate"],
-        "candidates": metadata["candidates"],
-        "training_rows": metadata["training_rows"],
-    }
+    return Training(
+        promoted=promoted,
+        version=version,
+        status=metadata["status"],
+        reason=metadata["reason"],
+        live_version=registry.current_version(layout),
+        algorithm=metadata["algorithm"],
+        window=metadata["window"],
+        selection_metric=settings.metric,
+        metrics=metadata["metrics"],
+        gate=metadata["gate"],
+        candidates=metadata["candidates"],
+        training_rows=metadata["training_rows"],
+    )
+
+
+def train_new_model(
+    layout: Layout,
+    selection_metric: str,
+    validation_share: float,
+    promotion_tolerance: float,
+    force_promote: bool,
+    seed: int,
+) -> Training:
+    """The retrain step: train on merge_production_data's files, judged on its held-out rows."""
+    settings = TrainingSettings(selection_metric, seed, validation_share, promotion_tolerance, force_promote)
+    return train_and_register(
+        layout, layout.training_data, layout.evaluation_data, settings, provenance={"trained_by": "retrain"}
+    )
 
 
 def _train_and_register(

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mindpulse.housekeeping import cleanup_old_reports
+from mindpulse import catalog, results
 from mindpulse.paths import Layout
-from mindpulse.step import StepError
+from mindpulse.protocol import StepError
+from mindpulse.retention import cleanup_old_reports
 
 STAMPS = ["20260101_000000", "20260101_060000", "20260101_120000", "20260102_000000", "20260110_000000"]
 
@@ -34,8 +35,9 @@ def test_the_newest_reports_by_stamp_stay_whatever_their_mtime(layout: Layout) -
     assert names(layout) == {
         f"data_drift_report_{stamp}.{suffix}" for stamp in STAMPS[-2:] for suffix in ("html", "json")
     }
-    assert result["kept"]["data_drift"] == 2
-    assert result["deleted"]["data_drift"] == 3
+    assert isinstance(result, results.Cleanup) and result.max_reports == 2
+    assert result.kept["data_drift"] == 2
+    assert result.deleted["data_drift"] == 3
 
 
 def test_each_kind_is_counted_on_its_own(layout: Layout) -> None:
@@ -55,8 +57,8 @@ def test_each_kind_is_counted_on_its_own(layout: Layout) -> None:
         f"model_performance_report_{STAMPS[1]}.html",
         f"model_performance_report_{STAMPS[1]}.json",
     }
-    assert result["kept"] == {"data_quality": 1, "data_drift": 1, "model_performance": 1}
-    assert result["deleted"] == {"data_quality": 4, "data_drift": 0, "model_performance": 1}
+    assert result.kept == {"data_quality": 1, "data_drift": 1, "model_performance": 1}
+    assert result.deleted == {"data_quality": 4, "data_drift": 0, "model_performance": 1}
 
 
 def test_html_and_json_of_one_stamp_are_one_report(layout: Layout) -> None:
@@ -67,7 +69,7 @@ def test_html_and_json_of_one_stamp_are_one_report(layout: Layout) -> None:
     result = cleanup_old_reports(layout, max_reports=2)
 
     assert names(layout) == {f"data_drift_report_{STAMPS[1]}.json", f"data_drift_report_{STAMPS[2]}.html"}
-    assert result["deleted"]["data_drift"] == 1
+    assert result.deleted["data_drift"] == 1
 
 
 def test_exactly_max_reports_deletes_nothing(layout: Layout) -> None:
@@ -78,7 +80,7 @@ def test_exactly_max_reports_deletes_nothing(layout: Layout) -> None:
     result = cleanup_old_reports(layout, max_reports=len(STAMPS))
 
     assert names(layout) == before
-    assert result["deleted"]["model_performance"] == 0
+    assert result.deleted["model_performance"] == 0
 
 
 def test_files_that_are_not_reports_are_never_touched(layout: Layout) -> None:
@@ -124,6 +126,12 @@ def test_max_reports_below_one_is_refused_and_nothing_deleted(layout: Layout, ma
 def test_a_missing_reports_folder_deletes_nothing(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "data", tmp_path / "models", tmp_path / "reports")
 
-    result = cleanup_old_reports(layout)
+    [max_reports] = catalog.step("cleanup_old_reports").parameters
 
-    assert result["deleted"] == {"data_quality": 0, "data_drift": 0, "model_performance": 0}
+    result = cleanup_old_reports(layout, max_reports=max_reports.default)
+
+    assert result == results.Cleanup(
+        max_reports=10,
+        kept={"data_quality": 0, "data_drift": 0, "model_performance": 0},
+        deleted={"data_quality": 0, "data_drift": 0, "model_performance": 0},
+    )

@@ -1,13 +1,11 @@
-"""The three Evidently reports of the reporting pipeline, each written as
-`<kind>_report_<stamp>.html` plus a `.json` twin holding its key figures.
+"""The reporting pipeline's three Evidently reports, each written as `<kind>_report_<stamp>.html`
+plus a `.json` twin holding its key figures.
 
 The twin is what other steps read (the run summary, the index page's history), so it repeats the
-figures that matter instead of Evidently's full snapshot. It is written after the HTML: a twin on
-disk means its report is complete. Both files are published by atomic rename.
-
-Every writer returns the twin's content:
-    {"kind", "stamp", "created_at", "html": <file name>, "model_version", ...key figures}
-Shares and scores that cannot be computed are null, never NaN (which is not JSON).
+figures that matter instead of Evidently's full snapshot: its content is the step's result, a
+`mindpulse.results.Report`. It is written after the HTML: a twin on disk means its report is complete.
+Both files are published by atomic rename. Shares and scores that cannot be computed are null, never
+NaN (which is not JSON).
 """
 
 from __future__ import annotations
@@ -15,17 +13,68 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
 from evidently.presets import ClassificationPreset, DataSummaryPreset
 
-from mindpulse import atomic, drift, schema
+from mindpulse import atomic, drift, registry, results, schema
+from mindpulse.datasets import MAX_QUARANTINE_SHARE, count_production, load_production, load_reference
 from mindpulse.paths import Layout
-from mindpulse.step import NothingToDo
+from mindpulse.protocol import NothingToDo
 
+# --- the steps ----------------------------------------------------------------------------------------
+
+
+def data_quality_report(
+    layout: Layout, run_stamp: str, max_quarantine_share: float = MAX_QUARANTINE_SHARE
+) -> results.DataQualityReport:
+    current = load_production(layout, max_quarantine_share)
+    return write_data_quality_report(
+        layout,
+        run_stamp,
+        load_reference(layout),
+        None if current is None else current.rows,
+        model_version=registry.current_version(layout),
+    )
+
+
+def data_drift_report(
+    layout: Layout,
+    run_stamp: str,
+    drift_threshold: float,
+    min_drift_rows: int,
+    max_quarantine_share: float = MAX_QUARANTINE_SHARE,
+) -> results.DataDriftReport:
+    reference = load_reference(layout)
+    current = load_production(layout, max_quarantine_share)
+    counts = count_production(current)
+    if current is None or counts.production_rows < min_drift_rows:
+        reason = f"{counts.production_rows} production rows < {min_drift_rows}: no drift report"
+        raise NothingToDo(results.ReportSkipped(reason, counts.production_rows, counts.labelled_rows))
+    return write_data_drift_report(
+        layout, run_stamp, reference, current.rows, drift_threshold, model_version=registry.current_version(layout)
+    )
+
+
+def model_performance_report(
+    layout: Layout, run_stamp: str, max_quarantine_share: float = MAX_QUARANTINE_SHARE
+) -> results.ModelPerformanceReport:
+    reference = load_reference(layout)
+    current = load_production(layout, max_quarantine_share)
+    if current is None or not schema.labelled(current.rows).size:
+        counts = count_production(current)
+        reason = "no production rows with a known outcome: no performance report"
+        raise NothingToDo(results.ReportSkipped(reason, counts.production_rows, counts.labelled_rows))
+    return write_model_performance_report(layout, run_stamp, reference, current.rows, registry.current_version(layout))
+
+
+# --- the writers --------------------------------------------------------------------------------------
+
+
+ReportType = TypeVar("ReportType", bound=results.Report)
 # Labels as words: Evidently's DataSummaryPreset crashes on a categorical column of 0.0/1.0/NaN,
 # and a production label is missing until the outcome is known.
 LABEL_TEXT = {0: "no", 1: "yes"}
@@ -38,7 +87,7 @@ def write_data_quality_report(
     production: pd.DataFrame | None,
     *,
     model_version: str | None = None,
-) -> dict[str, Any]:
+) -> results.DataQualityReport:
     """Data summary of the production rows against the reference, or of the reference alone
     when there is no production data yet.
 
@@ -79,7 +128,7 @@ def write_data_quality_report(
         "positive_label_share": _share(label),
         "reference_positive_label_share": _share(reference[schema.TARGET]),
     }
-    return _publish(layout, "data_quality", stamp, snapshot, model_version, figures)
+    return _publish(layout, results.DataQualityReport, stamp, snapshot, model_version, figures)
 
 
 def write_data_drift_report(
@@ -90,14 +139,10 @@ def write_data_drift_report(
     threshold: float = drift.DEFAULT_THRESHOLD,
     *,
     model_version: str | None = None,
-) -> dict[str, Any]:
-    """Feature drift of the production rows against the reference, by the rule in `drift`.
-
-    Figures: the measurement (`DriftMeasurement.as_dict`), with the share also under the name
-    `drift_share` that the run summaries and the retrain pipeline's results use."""
+) -> results.DataDriftReport:
+    """Feature drift of the production rows against the reference, by the rule in `drift`."""
     measurement, snapshot = drift.drift_report(reference, production, threshold)
-    figures = {**measurement.as_dict(), "drift_share": measurement.share}
-    return _publish(layout, "data_drift", stamp, snapshot, model_version, figures)
+    return _publish(layout, results.DataDriftReport, stamp, snapshot, model_version, measurement.as_dict())
 
 
 def write_model_performance_report(
@@ -106,7 +151,7 @@ def write_model_performance_report(
     reference: pd.DataFrame,
     production: pd.DataFrame,
     model_version: str | None,
-) -> dict[str, Any]:
+) -> results.ModelPerformanceReport:
     """Classification quality of the logged predictions on production rows whose outcome is known.
 
     Predictions are hard 0/1 labels, so there is no ROC AUC (on labels it would only restate
@@ -117,20 +162,17 @@ def write_model_performance_report(
     evaluated = schema.labelled(production)
     if evaluated.empty:
         raise NothingToDo(
-            {"reason": "no production row has a known outcome (actual) yet", "production_rows": len(production)}
+            results.ReportSkipped("no production row has a known outcome (actual) yet", len(production), 0)
         )
     actual = evaluated[schema.ACTUAL].astype("int64")
     predicted = evaluated[schema.PREDICTION].astype("int64")
     classes = set(actual) | set(predicted)
     if len(classes) < 2:
         # Evidently cannot build a confusion matrix from one class; the figures would be trivial anyway.
-        raise NothingToDo(
-            {
-                "reason": f"all {len(evaluated)} labelled rows have outcome and prediction {classes.pop()}: "
-                "too little to evaluate",
-                "rows_evaluated": len(evaluated),
-            }
+        reason = (
+            f"all {len(evaluated)} labelled rows have outcome and prediction {classes.pop()}: too little to evaluate"
         )
+        raise NothingToDo(results.ReportSkipped(reason, len(production), len(evaluated)))
     frame = pd.DataFrame({schema.ACTUAL: actual.to_numpy(), schema.PREDICTION: predicted.to_numpy()})
     definition = DataDefinition(
         classification=[BinaryClassification(target=schema.ACTUAL, prediction_labels=schema.PREDICTION, pos_label=1)],
@@ -145,7 +187,7 @@ def write_model_performance_report(
         "precision": _number(values[("Precision", None)]),
         "recall": _number(values[("Recall", None)]),
         "f1": _number(values[("F1Score", None)]),
-        "rows_evaluated": len(evaluated),
+        "labelled_rows": len(evaluated),
         "production_rows": len(production),
         "unlabelled_rows": len(production) - len(evaluated),
         "actual_positive_share": _number(actual.mean()),
@@ -153,7 +195,7 @@ def write_model_performance_report(
         "reference_rows": len(reference),
         "failed_tests": [test["name"] for test in snapshot.dict()["tests"] if test["status"] != "SUCCESS"],
     }
-    return _publish(layout, "model_performance", stamp, snapshot, model_version, figures)
+    return _publish(layout, results.ModelPerformanceReport, stamp, snapshot, model_version, figures)
 
 
 def _with_label(frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -184,19 +226,25 @@ def _metric_values(snapshot: Snapshot) -> dict[tuple[str, str | None], Any]:
 
 
 def _publish(
-    layout: Layout, kind: str, stamp: str, snapshot: Snapshot, model_version: str | None, figures: dict[str, Any]
-) -> dict[str, Any]:
+    layout: Layout,
+    report: type[ReportType],
+    stamp: str,
+    snapshot: Snapshot,
+    model_version: str | None,
+    figures: dict[str, Any],
+) -> ReportType:
+    kind = report.KIND
     html = layout.report_file(kind, stamp, "html")
     atomic.write_with(html, lambda tmp: _save_html(snapshot, tmp))
-    twin = {
-        "kind": kind,
-        "stamp": stamp,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "html": html.name,
-        "model_version": model_version,
+    twin = report(
+        kind=kind,
+        stamp=stamp,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        html=html.name,
+        model_version=model_version,
         **figures,
-    }
-    atomic.write_json(layout.report_file(kind, stamp, "json"), twin)
+    )
+    atomic.write_json(layout.report_file(kind, stamp, "json"), twin.as_dict())
     return twin
 
 

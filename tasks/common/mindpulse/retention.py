@@ -1,4 +1,6 @@
-"""Keep the reports volume bounded: the newest reports of each kind stay, older ones go.
+"""Retention: what the pipelines delete, so the volumes stay bounded. Today: reports.
+
+Keep the reports volume bounded: the newest reports of each kind stay, older ones go.
 
 A report is `<kind>_report_<YYYYMMDD_HHMMSS>.html` plus its `.json` twin; both go together.
 Only names matching that pattern exactly are ever touched: index.html, history.jsonl, the
@@ -9,32 +11,12 @@ Standard library only: the cleanup step's image carries no pandas.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Any
-
-from mindpulse.paths import REPORT_KINDS, STAMP_PATTERN, Layout
-from mindpulse.step import StepError, say
-
-REPORT_FILE = re.compile(
-    rf"(?P<kind>{'|'.join(map(re.escape, REPORT_KINDS))})_report_"
-    rf"(?P<stamp>{STAMP_PATTERN.pattern})\.(?P<suffix>html|json)"
-)
+from mindpulse.paths import Layout, find_reports
+from mindpulse.protocol import StepError, say
+from mindpulse.results import Cleanup
 
 
-def find_reports(reports_dir: Path) -> dict[str, dict[str, dict[str, Path]]]:
-    """{kind: {stamp: {suffix: path}}} for every report file directly in `reports_dir`."""
-    found: dict[str, dict[str, dict[str, Path]]] = {kind: {} for kind in REPORT_KINDS}
-    if not reports_dir.is_dir():
-        return found
-    for path in reports_dir.iterdir():
-        match = REPORT_FILE.fullmatch(path.name)
-        if match and path.is_file():
-            found[match["kind"]].setdefault(match["stamp"], {})[match["suffix"]] = path
-    return found
-
-
-def cleanup_old_reports(layout: Layout, max_reports: int = 10) -> dict[str, Any]:
+def cleanup_old_reports(layout: Layout, max_reports: int) -> Cleanup:
     """Delete all but the `max_reports` newest reports of each kind, newest by the stamp in the name.
 
     The stamp, not the modification time, decides: copying or restoring a volume changes
@@ -55,4 +37,4 @@ def cleanup_old_reports(layout: Layout, max_reports: int = 10) -> dict[str, Any]
                 say(f"deleted {path.name}")
         kept[kind] = min(len(stamps), max_reports)
         deleted[kind] = len(stamps) - kept[kind]
-    return {"max_reports": max_reports, "kept": kept, "deleted": deleted}
+    return Cleanup(max_reports=max_reports, kept=kept, deleted=deleted)

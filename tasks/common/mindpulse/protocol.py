@@ -1,0 +1,146 @@
+"""The step protocol every entrypoint follows.
+
+- Progress goes to stdout as plain lines (`say`).
+- The last stdout line is one JSON object: the step's result. Airflow's DockerOperator turns it
+  into the task's XCom.
+- Exit codes: 0 done, SKIP_EXIT_CODE (99) "nothing to do" (the orchestrator skips what follows,
+  the run still succeeds), 1 bad input or failure, with a one-line `ERROR:` on stderr that names
+  the file, column or row. A failure of the system under the step (a full or read-only volume, a
+  missing permission) is reported the same way: one line, naming the file when the system did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import is_dataclass
+from typing import Any, NoReturn
+
+from mindpulse import catalog
+from mindpulse.parameters import Parameter
+from mindpulse.paths import DIR_ENVS, Layout
+from mindpulse.results import Result
+
+SKIP_EXIT_CODE = 99
+FAILURE_EXIT_CODE = 1
+
+
+class StepError(Exception):
+    """Bad input or a broken precondition. The message is the one line the user reads."""
+
+
+class NothingToDo(Exception):
+    """The step decided there is no work; `result` explains why."""
+
+    def __init__(self, result: Result):
+        super().__init__(getattr(result, "reason", "nothing to do"))
+        self.result = result
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run(step_name: str, body: Callable[[], Result]) -> NoReturn:
+    """Run a step body and turn its outcome into the exit code and last line of the protocol."""
+    try:
+        result = body()
+    except NothingToDo as skipped:
+        _finish(step_name, "skipped", skipped.result, SKIP_EXIT_CODE)
+    except StepError as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(describe_os_error(error))
+    _finish(step_name, "success", result, 0)
+
+
+def describe_os_error(error: OSError) -> str:
+    """`<file>: <reason>` (or just the reason when the system named no file), e.g.
+    "/models/versions/.v0002.k3j/metadata.json: No space left on device"."""
+    reason = error.strerror or str(error)
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    sys.exit(FAILURE_EXIT_CODE)
+
+
+def _finish(step_name: str, status: str, result: Result, code: int) -> NoReturn:
+    fields = result.as_dict() if is_dataclass(result) else dict(result)
+    print(json.dumps({"step": step_name, "status": status, **fields}, default=str), flush=True)
+    sys.exit(code)
+
+
+# --- an entrypoint -----------------------------------------------------------------------------
+
+
+def main(step_name: str, argv: list[str] | None = None) -> NoReturn:
+    """Everything an entrypoint does: parse the step's declared parameters (flags, else environment
+    variables, else defaults), then call its function with the volumes' layout and run the protocol."""
+    declared = catalog.step(step_name)
+    cli = command_line(declared)
+    values = vars(cli.parse_args(argv))
+    for parameter in declared.parameters:
+        if parameter.required and values[parameter.name] is None:
+            cli.error(f"{parameter.flag} (or {parameter.env}) is required: {parameter.help}")
+    module, function = declared.call.split(":")
+    body = getattr(importlib.import_module(module), function)
+    run(step_name, lambda: body(Layout.from_env(), **values))
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Keeps the declaration's layout (inputs, outputs, exit codes) and shows defaults."""
+
+
+def command_line(declared: catalog.Step) -> argparse.ArgumentParser:
+    """The step's parser: one flag per declared parameter, defaulting to its environment variable."""
+    cli = argparse.ArgumentParser(
+        prog=declared.name,
+        description=f"{declared.name}: {declared.doc}",
+        formatter_class=_HelpFormatter,
+        epilog=(
+            f"Exit codes: 0 done, {SKIP_EXIT_CODE} nothing to do, {FAILURE_EXIT_CODE} bad input or failure. "
+            f"Volumes: /data, /models, /reports (override with {', '.join(DIR_ENVS.values())})."
+        ),
+    )
+    for parameter in declared.parameters:
+        _add(cli, parameter)
+    return cli
+
+
+def _add(cli: argparse.ArgumentParser, parameter: Parameter) -> None:
+    def parse(raw: str) -> Any:
+        try:
+            return parameter.parse(raw)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    default = _from_environment(parameter)
+    options: dict[str, Any] = {
+        "dest": parameter.name,
+        "default": default,
+        "help": f"{parameter.help} [{parameter.env}]",
+    }
+    if parameter.kind is bool:
+        cli.add_argument(parameter.flag, action=argparse.BooleanOptionalAction, **options)
+    elif parameter.choices:
+        cli.add_argument(parameter.flag, choices=parameter.choices, **options)
+    else:
+        cli.add_argument(parameter.flag, type=parse, **options)
+
+
+def _from_environment(parameter: Parameter) -> Any:
+    """The parameter's environment variable, parsed and checked; its default when unset or empty."""
+    raw = os.environ.get(parameter.env, "")
+    if raw == "":
+        return parameter.fallback() if parameter.fallback else parameter.default
+    try:
+        return parameter.parse(raw)
+    except ValueError as error:
+        _fail(f"environment variable {parameter.env}: {error}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the MindPulse images in dependency order:
 #   Python base -> family images (base, pandas, ml, evidently) -> one image per pipeline step (the
-#   steps and their families are those declared in tasks/common/mindpulse/catalog.py)
+#   steps and their families are those declared in tasks/common/mindpulse/catalog/)
 #   -> the orchestrator images (Airflow, PostgreSQL) when their Dockerfiles exist.
 # Run with --help for the options.
 set -euo pipefail
@@ -15,7 +15,7 @@ Builds every MindPulse image in dependency order and prints one line per image w
   1. the Python base: python:3.11-slim-bookworm, or, where no registry can be reached,
      mindpulse/python:3.11-bookworm built locally with debootstrap (needs root; built once)
   2. the family images mindpulse/family-{base,pandas,ml,evidently} from tasks/common/Dockerfile
-  3. one image per step declared in tasks/common/mindpulse/catalog.py: its folder's entrypoint.py on
+  3. one image per step declared in tasks/common/mindpulse/catalog/: its folder's entrypoint.py on
      top of the family the declaration names (tasks/common/step.Dockerfile) -> mindpulse/<step-name>
   4. when orchestrator/Dockerfile and orchestrator/postgres/Dockerfile exist: mindpulse/airflow,
      and mindpulse/postgres (the official postgres:16-bookworm re-tagged, or built from that
@@ -77,7 +77,7 @@ also_latest=false
 step_names=() step_images=() step_families=() step_dirs=()
 command -v python3 >/dev/null || die "python3 (3.11 or later) is needed to read the step catalog"
 catalog=$(PYTHONPATH="$repo/tasks/common" python3 -m mindpulse.catalog --build-list) \
-  || die "cannot read the step catalog (tasks/common/mindpulse/catalog.py)"
+  || die "cannot read the step catalog (tasks/common/mindpulse/catalog/)"
 while read -r name image family folder; do
   [[ " ${families[*]} " == *" $family "* ]] || die "step $name: unknown family '$family' (one of: ${families[*]})"
   [[ -f $repo/$folder/entrypoint.py ]] || die "step $name: $folder/entrypoint.py is missing"

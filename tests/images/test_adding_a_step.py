@@ -95,7 +95,10 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (package / "toy.py").write_text(TOY_MODULE)
     with (package / "results.py").open("a") as results:
         results.write(TOY_RESULT)
-    edit(package / "catalog.py", "\n)\n\n_BY_NAME", TOY_DECLARATION + ")\n\n_BY_NAME")
+    # Appended last to the reporting pipeline's declarations: it runs after the summary.
+    declarations = package / "catalog" / "reporting.py"
+    assert declarations.read_text().endswith("\n)\n"), f"{declarations}: expected to end with the tuple's `)`"
+    declarations.write_text(declarations.read_text().removesuffix(")\n") + TOY_DECLARATION + ")\n")
     # Step 3: a copy of another entrypoint with the name changed.
     entrypoint = (root / "tasks" / "reporting" / "send_report_summary" / "entrypoint.py").read_text()
     (root / "tasks" / "reporting" / "toy_step").mkdir()
@@ -147,7 +150,8 @@ def reporting_dag(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "PYTHONPATH": os.pathsep.join([str(tree / "tasks" / "common"), str(tree / "orchestrator" / "dags")]),
     }
     where = run([AIRFLOW_PYTHON, "-c", "from mindpulse import catalog; print(catalog.__file__)"], env=environment)
-    assert Path(where.stdout.strip()).resolve() == (tree / "tasks/common/mindpulse/catalog.py").resolve(), where
+    copy_catalog = tree / "tasks/common/mindpulse/catalog/__init__.py"
+    assert Path(where.stdout.strip()).resolve() == copy_catalog.resolve(), where
     output = work / "dags.json"
     described = run([AIRFLOW_PYTHON, DESCRIBER, tree / "orchestrator" / "dags", output], env=environment)
     assert described.returncode == 0, described.stderr[-3000:]

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from mindpulse import catalog
 from mindpulse.parameters import Parameter
-from mindpulse.paths import DIR_ENVS, Layout
+from mindpulse.paths import DIR_ENVS, VOLUME_DIRS, Layout
 from mindpulse.results import Result
 
 SKIP_EXIT_CODE = 99
@@ -106,7 +106,7 @@ def command_line(declared: catalog.Step) -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
         epilog=(
             f"Exit codes: 0 done, {SKIP_EXIT_CODE} nothing to do, {FAILURE_EXIT_CODE} bad input or failure. "
-            f"Volumes: /data, /models, /reports (override with {', '.join(DIR_ENVS.values())})."
+            f"Volumes: {', '.join(VOLUME_DIRS.values())} (override with {', '.join(DIR_ENVS.values())})."
         ),
     )
     for parameter in declared.parameters:

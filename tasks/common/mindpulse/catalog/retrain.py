@@ -1,0 +1,245 @@
+"""The steps of ml_retrain_pipeline, in the order they run, and of model_rollback."""
+
+from __future__ import annotations
+
+from mindpulse import results
+from mindpulse.catalog.declaration import RETRAIN, ROLLBACK, Step
+from mindpulse.parameters import (
+    DRIFT_THRESHOLD,
+    FORCE,
+    MAX_QUARANTINE_SHARE,
+    MIN_DRIFT_ROWS,
+    RUN_STAMP,
+    SEED,
+    SELECTION_METRIC,
+    WEBHOOK_URL,
+    Parameter,
+)
+
+_RETRAIN_THRESHOLD = Parameter(
+    "retrain_threshold",
+    int,
+    1000,
+    "labelled production rows that trigger a retrain",
+    minimum=1,
+    in_form=True,
+    title="Retrain threshold",
+)
+
+RETRAIN_STEPS: tuple[Step, ...] = (
+    Step(
+        "check_production_data",
+        RETRAIN,
+        "pandas",
+        "mindpulse.triggers:check_production_data",
+        """are there enough new labelled production rows to retrain?
+
+Inputs:   /data/prod_data.csv (read-only)
+Outputs:  none; the decision and its reason are the result JSON
+Exit:     0 retrain, 99 fewer labelled rows than the threshold, 1 bad input""",
+        results.LabelCheck,
+        reads=("data",),
+        parameters=(_RETRAIN_THRESHOLD, FORCE, MAX_QUARANTINE_SHARE),
+    ),
+    Step(
+        "detect_drift",
+        RETRAIN,
+        "evidently",
+        "mindpulse.triggers:detect_drift",
+        """have production features drifted from the live model's training data?
+
+Inputs:   /data/reference_data.csv, /data/prod_data.csv (read-only)
+Outputs:  none; the share of drifted feature columns, each column's score and the decision
+          are the result JSON
+Exit:     0 retrain (share > threshold), 99 no drift or too few rows, 1 bad input""",
+        results.DriftCheck,
+        reads=("data",),
+        parameters=(DRIFT_THRESHOLD, MIN_DRIFT_ROWS, FORCE, MAX_QUARANTINE_SHARE),
+    ),
+    Step(
+        "backup_current_model",
+        RETRAIN,
+        "base",
+        "mindpulse.registry:backup_current_model",
+        """keep a copy of the live model before a new one may replace it.
+
+Inputs:   /models/current/ (model.joblib + metadata.json)
+Outputs:  /models/backups/model_<RUN_STAMP>/ (kept as it is when a retry finds it)
+Exit:     0 backed up (or no model yet, said in the result), 1 the live model fails its checksum""",
+        results.Backup,
+        writes=("models",),
+        parameters=(RUN_STAMP,),
+    ),
+    Step(
+        "merge_production_data",
+        RETRAIN,
+        "pandas",
+        "mindpulse.merge:merge_production_data",
+        """reference data + labelled production rows, validated and de-duplicated, with the newest
+labelled rows held out to judge the new model on.
+
+Inputs:   /data/reference_data.csv, /data/prod_data.csv
+Outputs:  /data/training_data.csv, /data/evaluation_data.csv, /data/consumption.json (which
+          production bytes were used, so archive_production_data moves exactly those),
+          /data/quarantine/prod_data_quarantined_<RUN_STAMP>.csv when bad rows were set aside
+Exit:     0 written, 1 bad input (nothing written)""",
+        results.Merge,
+        writes=("data",),
+        parameters=(
+            RUN_STAMP,
+            Parameter(
+                "evaluation_share",
+                float,
+                0.2,
+                "share of the labelled production rows, the newest, held out for the promotion gate",
+                minimum=0.0,
+                below=1.0,
+            ),
+            MAX_QUARANTINE_SHARE,
+        ),
+    ),
+    Step(
+        "train_new_model",
+        RETRAIN,
+        "ml",
+        "mindpulse.training:train_new_model",
+        """train Logistic Regression, Random Forest and XGBoost on two windows of the training data
+(all rows, recent production rows only), register the best as a new version, and make it live only if it
+is at least as good as the live model on the held-out evaluation rows.
+
+Inputs:   /data/training_data.csv, /data/evaluation_data.csv (both from merge_production_data),
+          /models/current (the live model: the champion)
+Outputs:  /models/versions/vNNNN/{model.joblib,metadata.json} (status promoted or rejected, with
+          the figures and the reason), a line in /models/audit.jsonl; when promoted: /models/current
+          -> that version, and /data/reference_data.csv replaced by its training window
+Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 bad input or failed
+          training (the live model is untouched)""",
+        results.Training,
+        writes=("data", "models"),
+        parameters=(
+            SELECTION_METRIC,
+            Parameter(
+                "validation_share",
+                float,
+                0.2,
+                "share of the recent rows (all rows when too few) held out to compare the candidates",
+                minimum=0.0,
+                below=1.0,
+            ),
+            Parameter(
+                "promotion_tolerance",
+                float,
+                0.01,
+                "the challenger goes live if it scores at least the live model minus this",
+                minimum=0.0,
+                maximum=1.0,
+                in_form=True,
+                title="Promotion tolerance",
+            ),
+            Parameter(
+                "force_promote",
+                bool,
+                False,
+                "make the challenger live even when the gate would keep the live model (for people, not schedules)",
+                in_form=True,
+                configurable=False,
+                title="Force promote",
+            ),
+            SEED,
+        ),
+        memory="6g",
+        timeout_minutes=120,
+    ),
+    Step(
+        "archive_production_data",
+        RETRAIN,
+        "base",
+        "mindpulse.production:archive_consumed",
+        """move the production rows this run trained on out of prod_data.csv.
+
+Inputs:   /data/consumption.json (written by merge_production_data), /data/prod_data.csv
+Outputs:  /data/archive/prod_data_archived_YYYYMMDD_HHMMSS.csv; prod_data.csv keeps its header
+          and every row appended since the merge
+Exit:     0 archived (or nothing to archive), 1 prod_data.csv changed under the consumed rows""",
+        results.Archive,
+        writes=("data",),
+    ),
+    Step(
+        "notify_retrain_success",
+        RETRAIN,
+        "base",
+        "mindpulse.summaries:retrain_summary",
+        """what this retrain run decided and achieved, to stdout, a file and a webhook.
+
+Inputs:   /models/current/metadata.json (read-only); STEP_RESULTS, the JSON results of the
+          earlier steps by task id (the DAG fills it in; null for a skipped step)
+Outputs:  /reports/retrain_summary_<RUN_STAMP>.json; a POST to WEBHOOK_URL when set
+          (a webhook that is down never fails the run)
+Exit:     0 done, 1 the summary cannot be written""",
+        results.Delivery,
+        reads=("data", "models"),
+        writes=("reports",),
+        parameters=(
+            RUN_STAMP,
+            Parameter(
+                "step_results",
+                dict,
+                None,
+                "JSON object: task id -> that step's result (null for a skipped step)",
+                template="{{ step_results(ti) }}",
+            ),
+            WEBHOOK_URL,
+        ),
+    ),
+)
+
+ROLLBACK_STEPS: tuple[Step, ...] = (
+    Step(
+        "rollback_model",
+        ROLLBACK,
+        "base",
+        "mindpulse.registry:rollback",
+        """make an earlier model version live again, and say why in the audit log.
+
+Inputs:   /models/versions/<version>/ (checked against its checksum), /models/audit.jsonl
+Outputs:  /models/current -> that version (one atomic switch), a "rolled_back" line in /models/audit.jsonl
+Exit:     0 rolled back, 1 no such version, a checksum mismatch, or nothing to roll back to
+
+By hand: docker run --rm --network none -v mindpulse_models:/models \\
+             mindpulse/rollback-model:<tag> --to-version v0003 --reason "v0004 misreads new students"
+Without --to-version, the version that was live before the current one becomes live again.""",
+        results.Rollback,
+        writes=("models",),
+        parameters=(
+            Parameter(
+                "to_version",
+                str,
+                "",
+                "version to make live, e.g. v0003; empty: the version live before the current one",
+                pattern=r"(v[0-9]{4,})?",
+                in_form=True,
+                configurable=False,
+                title="Version",
+            ),
+            Parameter(
+                "reason",
+                str,
+                None,
+                "why, for the audit log",
+                required=True,
+                min_length=3,
+                # Whitespace alone is no reason.
+                pattern=r"[\s\S]*\S[\s\S]*",
+                in_form=True,
+                title="Reason",
+            ),
+            Parameter(
+                "requested_by",
+                str,
+                None,
+                "who asks, for the audit log (default: the user running the step)",
+                template="{{ dag_run.triggering_user_name or 'airflow' }}",
+            ),
+        ),
+    ),
+)

@@ -31,6 +31,18 @@ from mindpulse.step import StepError, say
 
 VERSION_PATTERN = re.compile(r"v(\d{4,})")
 PROMOTED, REJECTED = "promoted", "rejected"
+# The gate's figures (mindpulse.gate.decide) the audit line repeats: the decision can be checked from the
+# log alone. The full metrics of both models stay in the version's metadata.
+AUDITED_FIGURES = (
+    "live_score",
+    "challenger_score",
+    "p_worse",
+    "alpha",
+    "floor",
+    "floor_source",
+    "drawdown",
+    "evaluation_rows",
+)
 
 
 def current_version(layout: Layout) -> str | None:
@@ -150,7 +162,8 @@ def settle(layout: Layout, version: str) -> None:
     if metadata["status"] == PROMOTED and current_version(layout) == metadata["live_when_registered"]:
         _point_current_at(layout, version)
     if not any(entry.get("version") == version for entry in audit_entries(layout)):
-        _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"])
+        figures = {name: value for name, value in (metadata.get("gate") or {}).items() if name in AUDITED_FIGURES}
+        _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"], figures)
 
 
 def rollback(layout: Layout, to_version: str | None, reason: str, by: str) -> dict[str, Any]:
@@ -192,7 +205,15 @@ def audit_entries(layout: Layout) -> list[dict[str, Any]]:
     return entries
 
 
-def _audit(layout: Layout, event: str, version: str, previous: str | None, reason: str, by: str = "pipeline") -> None:
+def _audit(
+    layout: Layout,
+    event: str,
+    version: str,
+    previous: str | None,
+    reason: str,
+    gate: dict[str, Any] | None = None,
+    by: str = "pipeline",
+) -> None:
     entry = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "event": event,
@@ -201,6 +222,7 @@ def _audit(layout: Layout, event: str, version: str, previous: str | None, reaso
         "live": version if event != REJECTED else previous,
         "reason": reason,
         "by": by,
+        **({"gate": gate} if gate else {}),
     }
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     layout.models_dir.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,9 @@ old rows teach the wrong relation, and only the recent window recovers; without 
 the larger sample. The candidates are compared on a validation split of the recent rows (of all
 rows when there are too few recent ones).
 
-The winner, the challenger, is registered as a new version either way. It goes live only if, on the
-evaluation set (the newest labelled production rows, held out by merge_production_data and unseen
-by every candidate and by the live model), it scores at least the live model's figure minus the
-tolerance by the selection metric, or when a person forces it.
+The winner, the challenger, is registered as a new version either way. It goes live only if the gate
+(mindpulse.gate) agrees on the evaluation set (the newest labelled production rows, held out by
+merge_production_data and unseen by every candidate and by the live model), or when a person forces it.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mindpulse import atomic, registry, schema
+from mindpulse import atomic, gate, registry, schema
 from mindpulse.options import SELECTION_METRICS
 from mindpulse.paths import Layout
 from mindpulse.production import digest, has_rows
@@ -45,7 +44,7 @@ from mindpulse.step import StepError, say
 
 ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
 WINDOWS = ("all", "recent")
-DEFAULT_TOLERANCE = 0.01
+DEFAULT_TOLERANCE = gate.DEFAULT_TOLERANCE
 # Fewer recent rows than this make too small a training window to be worth a candidate.
 MIN_RECENT_ROWS = 500
 # Fewer evaluation rows than this cannot tell two models apart: the gate then keeps the live model.
@@ -101,14 +100,20 @@ class TrainingSettings:
     validation_share: float = 0.2
     tolerance: float = DEFAULT_TOLERANCE
     force_promote: bool = False
+    alpha: float = gate.DEFAULT_ALPHA
+    min_score: float = gate.DEFAULT_MIN_SCORE
+
+    @property
+    def rule(self) -> gate.Rule:
+        return gate.Rule(self.tolerance, self.alpha, self.min_score)
 
     def check(self) -> None:
         if self.metric not in SELECTION_METRICS:
             raise StepError(f"selection metric {self.metric!r} is not one of {', '.join(SELECTION_METRICS)}")
         if not 0.0 < self.validation_share < 1.0:
             raise StepError(f"validation share must be in (0, 1), got {self.validation_share}")
-        if not 0.0 <= self.tolerance <= 1.0:
-            raise StepError(f"tolerance must be in [0, 1], got {self.tolerance}")
+        for problem in self.rule.problems():
+            raise StepError(problem)
 
 
 @dataclass
@@ -184,29 +189,59 @@ def _refit_on_whole_window(
 
 
 def judge(
-    challenger: Candidate, layout: Layout, evaluation: pd.DataFrame | None, settings: TrainingSettings
+    challenger: Candidate,
+    layout: Layout,
+    evaluation: pd.DataFrame | None,
+    settings: TrainingSettings,
+    source: Path | None = None,
 ) -> Decision:
     """The promotion gate: challenger against the live model on the same held-out evaluation rows."""
     live = registry.current_version(layout)
     if live is None:
-        return Decision(True, "no live model yet", {})
+        return Decision(True, "no live model yet", {"drawdown": 0.0})
     rows = 0 if evaluation is None else len(evaluation)
     figures: dict[str, Any] = {"champion_version": live, "evaluation_rows": rows, "tolerance": settings.tolerance}
-    if rows >= MIN_EVALUATION_ROWS and evaluation[schema.TARGET].nunique() == 2:
-        features, target = evaluation[list(schema.FEATURES)], evaluation[schema.TARGET].astype(int)
-        champion = joblib.load(registry.verified_model_path(layout))
-        figures["challenger"] = evaluate(challenger.model, features, target)
-        figures["champion"] = evaluate(champion, features, target)
-        new, old = score(figures["challenger"], settings.metric), score(figures["champion"], settings.metric)
-        verdict = f"{settings.metric} {new:.4f} vs live {live} {old:.4f} on {rows} held-out rows"
-        better = new >= old - settings.tolerance
-        reason = f"{verdict}: {'within' if better else 'below'} tolerance {settings.tolerance}"
+    if rows < MIN_EVALUATION_ROWS:
+        verdict = gate.Verdict(
+            False, f"only {rows} evaluation rows (need {MIN_EVALUATION_ROWS}): cannot show it is not worse", figures
+        )
     else:
-        better = False
-        reason = f"only {rows} two-class evaluation rows (need {MIN_EVALUATION_ROWS}): cannot show it is better"
-    if settings.force_promote and not better:
-        return Decision(True, f"forced by a person ({reason})", figures)
-    return Decision(better, reason, figures)
+        verdict = _paired_verdict(challenger, layout, evaluation, settings, source, figures)
+    verdict = gate.forced(verdict) if settings.force_promote else verdict
+    return Decision(verdict.promote, verdict.reason, verdict.figures)
+
+
+def _paired_verdict(
+    challenger: Candidate,
+    layout: Layout,
+    evaluation: pd.DataFrame,
+    settings: TrainingSettings,
+    source: Path | None,
+    figures: dict[str, Any],
+) -> gate.Verdict:
+    features, target = evaluation[list(schema.FEATURES)], evaluation[schema.TARGET].astype(int)
+    if target.nunique() < 2 and settings.metric != "accuracy":
+        # Every other metric is undefined (roc_auc) or degenerate (f1, precision, recall) on one class:
+        # comparing two models by it would promote or reject on nothing.
+        raise StepError(
+            f"{source or 'evaluation data'}: column {schema.TARGET} holds one class only in its {len(target)} rows: "
+            f"the selection metric {settings.metric} cannot judge the challenger there (accuracy can)"
+        )
+    champion = joblib.load(registry.verified_model_path(layout))
+    figures["challenger"] = evaluate(challenger.model, features, target)
+    figures["champion"] = evaluate(champion, features, target)
+    live_metadata = registry.current_metadata(layout) or {}
+    verdict = gate.decide(
+        live_score=score(figures["champion"], settings.metric),
+        challenger_score=score(figures["challenger"], settings.metric),
+        live_correct=(champion.predict(features) == target).tolist(),
+        challenger_correct=(challenger.model.predict(features) == target).tolist(),
+        live_drawdown=float((live_metadata.get("gate") or {}).get("drawdown", 0.0)),
+        rule=settings.rule,
+    )
+    new, old, live = verdict.figures["challenger_score"], verdict.figures["live_score"], figures["champion_version"]
+    headline = f"{settings.metric} {new:.4f} vs live {live} {old:.4f} on {len(target)} held-out rows"
+    return gate.Verdict(verdict.promote, f"{headline}; {verdict.reason}", {**figures, **verdict.figures})
 
 
 def library_versions() -> dict[str, str]:
@@ -243,7 +278,9 @@ def train_and_register(
         provenance = {**provenance, "run_key": run_key, "training_data_sha256": digest(raw)}
         provenance["evaluation_data_sha256"] = digest(evaluation_raw) if evaluation_raw else None
         evaluation = _evaluation_rows(evaluation_raw, evaluation_file)
-        version = _train_and_register(layout, training, training_file, evaluation, settings, provenance)
+        version = _train_and_register(
+            layout, training, training_file, (evaluation, evaluation_file), settings, provenance
+        )
     else:
         say(f"{version} was registered from these inputs by an earlier attempt: finishing its work")
     metadata = registry.version_metadata(layout, version)
@@ -274,7 +311,7 @@ def _train_and_register(
     layout: Layout,
     training: pd.DataFrame,
     training_file: Path,
-    evaluation: pd.DataFrame | None,
+    held_out: tuple[pd.DataFrame | None, Path | None],
     settings: TrainingSettings,
     provenance: dict[str, Any],
 ) -> str:
@@ -283,7 +320,7 @@ def _train_and_register(
     say(f"training on {len(training)} rows ({int(recent.sum())} recent) from {training_file}")
     candidates = train_candidates(training, recent, settings)
     challenger = _refit_on_whole_window(candidates[0], training, recent, settings)
-    decision = judge(challenger, layout, evaluation, settings)
+    decision = judge(challenger, layout, held_out[0], settings, source=held_out[1])
     metadata = {
         "algorithm": challenger.algorithm,
         "window": challenger.window,

@@ -1,6 +1,6 @@
 """train_new_model: train Logistic Regression, Random Forest and XGBoost on two windows of the
 training data (all rows, recent production rows only), register the best as a new version, and
-make it live only if it is at least as good as the live model on the held-out evaluation rows.
+make it live only if the promotion gate (mindpulse.gate) accepts it on the held-out evaluation rows.
 
 Inputs:   /data/training_data.csv, /data/evaluation_data.csv (both from merge_production_data),
           /models/current (the live model: the champion)
@@ -11,7 +11,7 @@ Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 b
           training (the live model is untouched)
 """
 
-from mindpulse import options, step
+from mindpulse import gate, options, step
 from mindpulse.paths import Layout
 from mindpulse.training import DEFAULT_TOLERANCE, TrainingSettings, train_and_register
 
@@ -27,7 +27,20 @@ cli.add_argument(
     "--tolerance",
     type=float,
     default=step.env("PROMOTION_TOLERANCE", DEFAULT_TOLERANCE, float),
-    help="the challenger goes live if it scores at least the live model minus this [PROMOTION_TOLERANCE]",
+    help="largest loss (selection metric) a chain of promotions may add up to [PROMOTION_TOLERANCE]",
+)
+cli.add_argument(
+    "--gate-alpha",
+    type=float,
+    default=step.env("PROMOTION_ALPHA", gate.DEFAULT_ALPHA, float),
+    help="the challenger is kept out when a one-sided McNemar test on the held-out rows finds it worse at "
+    "this level [PROMOTION_ALPHA]",
+)
+cli.add_argument(
+    "--min-score",
+    type=float,
+    default=step.env("PROMOTION_MIN_SCORE", gate.DEFAULT_MIN_SCORE, float),
+    help="no challenger scoring below this (selection metric, held-out rows) goes live [PROMOTION_MIN_SCORE]",
 )
 cli.add_argument(
     "--force-promote",
@@ -38,7 +51,9 @@ cli.add_argument(
 options.seed(cli, 42)
 args = cli.parse_args()
 layout = Layout.from_env()
-settings = TrainingSettings(args.metric, args.seed, args.validation_share, args.tolerance, args.force_promote)
+settings = TrainingSettings(
+    args.metric, args.seed, args.validation_share, args.tolerance, args.force_promote, args.gate_alpha, args.min_score
+)
 step.run(
     "train_new_model",
     lambda: train_and_register(

@@ -36,7 +36,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mindpulse import atomic, gate, registry, schema
+from mindpulse import atomic, gate, registry, schema, selection
 from mindpulse.options import SELECTION_METRICS
 from mindpulse.paths import Layout
 from mindpulse.production import digest, has_rows
@@ -123,6 +123,9 @@ class Candidate:
     model: Pipeline
     metrics: dict[str, float]
     fitted_rows: int
+    # What the one-standard-error choice needs: the validation rows' labels and this candidate's probabilities.
+    validation_target: np.ndarray | None = None
+    validation_probability: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -169,8 +172,33 @@ def train_candidates(training: pd.DataFrame, recent: pd.Series, settings: Traini
             seconds = (datetime.now(UTC) - started).total_seconds()
             figures = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
             say(f"{algorithm}@{window} ({int(fit.sum())} rows): {figures} ({seconds:.1f} s)")
-            candidates.append(Candidate(algorithm, window, model, metrics, int(fit.sum())))
+            probability = model.predict_proba(x_valid)[:, 1]
+            candidates.append(
+                Candidate(algorithm, window, model, metrics, int(fit.sum()), y_valid.to_numpy(), probability)
+            )
     return sorted(candidates, key=lambda candidate: -score(candidate.metrics, settings.metric))
+
+
+def choose(candidates: list[Candidate], settings: TrainingSettings) -> tuple[Candidate, dict[str, Any]]:
+    """The challenger: the simplest candidate within one standard error of the best (mindpulse.selection).
+    Simpler means an earlier algorithm of ALGORITHMS, then the larger window ("all")."""
+    best = candidates[0]
+    errors = selection.paired_standard_errors(
+        settings.metric,
+        best.validation_target,
+        best.validation_probability,
+        [candidate.validation_probability for candidate in candidates],
+        settings.seed,
+    )
+    index = selection.simplest_within_one_standard_error(
+        [score(candidate.metrics, settings.metric) for candidate in candidates],
+        [(ALGORITHMS.index(candidate.algorithm), WINDOWS.index(candidate.window)) for candidate in candidates],
+        errors,
+    )
+    chosen = candidates[index]
+    if chosen is not best:
+        say(f"{chosen.name} chosen: within one standard error ({errors[index]:.4f}) of the best, {best.name}")
+    return chosen, {"best_on_validation": best.name, "standard_error": round(errors[index], 4)}
 
 
 def _refit_on_whole_window(
@@ -319,7 +347,8 @@ def _train_and_register(
     recent = training[schema.ID] >= recent_from_id
     say(f"training on {len(training)} rows ({int(recent.sum())} recent) from {training_file}")
     candidates = train_candidates(training, recent, settings)
-    challenger = _refit_on_whole_window(candidates[0], training, recent, settings)
+    chosen, chosen_by = choose(candidates, settings)
+    challenger = _refit_on_whole_window(chosen, training, recent, settings)
     decision = judge(challenger, layout, held_out[0], settings, source=held_out[1])
     metadata = {
         "algorithm": challenger.algorithm,
@@ -327,6 +356,7 @@ def _train_and_register(
         "selection_metric": settings.metric,
         "metrics": challenger.metrics,
         "candidates": {candidate.name: candidate.metrics for candidate in candidates},
+        "chosen_by": chosen_by,
         "gate": decision.figures,
         "settings": asdict(settings),
         "recent_from_id": recent_from_id,

@@ -430,6 +430,20 @@ def assert_production_rows_intact(after: State, seed: State) -> None:
     assert not production & archived, "a row is both archived and still in prod_data.csv"
 
 
+def unfinished_writes(before: State, after: State, complete: State) -> list[str]:
+    """What an uninterrupted run of the step writes or removes that the killed run left undone: paths it
+    creates or changes (a VARYING one counts as done when present), and paths it removes."""
+    pending = []
+    for path, digest in complete.final().items():
+        if before.files.get(path) == digest:
+            continue
+        done = path in after.final() if varies(path) else after.files.get(path) == digest
+        if not done:
+            pending.append(path)
+    pending += [path for path in before.final() if path not in complete.files and path in after.files]
+    return sorted(pending)
+
+
 def assert_same_end_state(final: State, uninterrupted: State) -> None:
     """The same files, links and folders as an uninterrupted run, byte for byte except the VARYING names,
     the same registry decisions, and temporary leftovers only under temporary names."""

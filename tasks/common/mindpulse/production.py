@@ -35,7 +35,7 @@ from typing import Any
 
 from mindpulse import atomic
 from mindpulse.paths import Layout
-from mindpulse.step import StepError
+from mindpulse.step import StepError, say
 
 
 @contextmanager
@@ -172,6 +172,8 @@ def archive_consumed(layout: Layout) -> dict[str, object]:
                 f"{layout.consumption_manifest} was written; refusing to archive"
             )
         header = consumed.split(b"\n", 1)[0] + b"\n"
+        # Phase marker: the fault tests kill the step on this line, inside the move.
+        say(f"archiving {consumption.rows} rows to {archive}")
         atomic.write_bytes(archive, consumed)
         remaining = current[consumption.consumed_bytes :]
         atomic.write_bytes(layout.production_data, header + remaining)

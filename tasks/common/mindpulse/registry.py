@@ -255,6 +255,8 @@ def backup_current_model(layout: Layout, stamp: str) -> dict[str, Any]:
     if destination.is_dir() and (destination / METADATA_FILE).is_file():
         say(f"{destination} exists already (a retried run): kept")
     else:
+        # Phase marker: the fault tests kill the step on this line, inside the copy.
+        say(f"copying model {version} to {destination}")
         atomic.copy_tree(layout.versions_dir / version, destination)
         say(f"backed up model {version} to {destination}")
     return {"backed_up": True, "version": version, "backup": str(destination)}

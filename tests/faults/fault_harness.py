@@ -340,11 +340,12 @@ class FaultHarness(Harness):
         trigger: Trigger,
         seconds: float,
         environment: dict[str, str] | None = None,
+        cpus: float | None = None,
     ) -> StepRun:
         """Start `step`, SIGKILL it (`docker kill --signal KILL`) when `trigger` fires; `seconds` is how long
-        the step takes uninterrupted with the same throttle."""
+        the step takes uninterrupted with the same throttle. `cpus` overrides the step's THROTTLE."""
         throttled_from_start = trigger.throttle_on is None
-        cpus = THROTTLE.get(step) if throttled_from_start else None
+        cpus = (cpus or THROTTLE.get(step)) if throttled_from_start else None
         container = self.start(step, volumes, environment, cpus)
         started = time.monotonic()
         if trigger.fraction is not None:

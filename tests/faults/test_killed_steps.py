@@ -14,13 +14,14 @@ share (fault_harness.THROTTLE). The steps whose only work is one write (backup_c
 archive_production_data, notify_retrain_success) print a phase marker just before it, and are killed on
 that line; the test asserts the marker was printed and that some of what the uninterrupted run writes or
 removes is not done (fault_harness.unfinished_writes): the kill landed inside the write, not before it
-began nor after it ended. A kill that lands after the write is retried. The read-only steps and the early
-merge kill are timed: fractions of their throttled duration, measured by the uninterrupted run of the same
-session (retried earlier when the step was done first). Where a step announces a phase on stdout, the kill
-follows that line instead: merge_production_data has said what it will write, train_new_model has started
-training, or has registered its version (the container is throttled hard from the line before, so the kill
-lands in what follows: going live, the audit line, the reference data). Each test asserts that the kill
-really interrupted the step: exit code 137, not OOM-killed, and no result line.
+began nor after it ended. A kill that lands after the write is retried with less CPU time. The read-only
+steps and the early merge kill are timed: fractions of their throttled duration, measured by the
+uninterrupted run of the same session (retried earlier when the step was done first). Where a step
+announces a phase on stdout, the kill follows that line instead: merge_production_data has said what it
+will write, train_new_model has started training, or has registered its version (the container is
+throttled hard from the line before, so the kill lands in what follows: going live, the audit line, the
+reference data). Each test asserts that the kill really interrupted the step: exit code 137, not
+OOM-killed, and no result line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import pytest
 from tests.faults.conftest import Baseline, step_environment
 from tests.faults.fault_harness import (
     KILLED_EXIT_CODE,
+    THROTTLE,
     FaultHarness,
     Trigger,
     assert_only_old_or_complete_files,
@@ -54,6 +56,7 @@ WRITE_MARKERS = {
     "notify_retrain_success": r"^writing /reports/retrain_summary_",
 }
 MID_WRITE = "mid-write"
+WRITE_SLOWDOWN = 0.4
 KILLS = [
     ("check_production_data", Trigger("midway", fraction=0.5)),
     ("detect_drift", Trigger("midway", fraction=0.5)),
@@ -89,7 +92,9 @@ def test_a_killed_step_breaks_nothing_and_a_rerun_finishes_the_run(
     before, complete = baseline.state_before(step), baseline.state_after(step)
     for attempt in range(ATTEMPTS):
         volumes = faults.copy_of(baseline.before[step], f"kill-{step}-{trigger.name}-{attempt}")
-        killed = faults.run_and_kill(step, volumes, trigger, seconds, step_environment(step, {}))
+        # A write of a few kilobytes can end before the kill arrives: each retry gives it less CPU time.
+        cpus = THROTTLE[step] * WRITE_SLOWDOWN**attempt if trigger.name == MID_WRITE else None
+        killed = faults.run_and_kill(step, volumes, trigger, seconds, step_environment(step, {}), cpus)
         (after,) = faults.inspect(volumes, load_model=True)
         landed = killed.exit_code == KILLED_EXIT_CODE and killed.result is None
         if trigger.name == MID_WRITE:

@@ -8,6 +8,9 @@ fresh shifted rows; recovered share = (accuracy after retrain - accuracy after t
 (accuracy before the shift - accuracy after the shift). Each seed draws other production rows and
 trains with another seed; the test rows are the same for every seed.
 
+For comparison, the same seeds at the first row count also run with the challenger chosen as before
+the one-standard-error rule: the best validation score (training.choose replaced for those runs).
+
     .venv/bin/python -m bench.concept_shift            # 10 seeds at 1,000 and 5,000 rows
     .venv/bin/python -m bench.concept_shift --smoke    # tiny, for tests/bench
 Writes bench/results/concept_shift.{json,md} (or --out DIR).
@@ -19,8 +22,10 @@ import argparse
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +36,12 @@ TARGET_SHARE = 0.8
 STAMP = "20260101_000000"
 FULL = {"reference_rows": 100_000, "test_rows": 20_000, "added": [1000, 5000], "seeds": 10}
 SMOKE = {"reference_rows": 3000, "test_rows": 2000, "added": [600], "seeds": 2}
+RULES = ("one_standard_error", "best_validation_score")
+
+
+def best_validation_score(candidates: list[Any], settings: Any) -> tuple[Any, dict[str, Any]]:
+    """The choice before the one-standard-error rule: the candidate with the best validation score."""
+    return candidates[0], {"best_on_validation": candidates[0].name, "standard_error": None}
 
 
 def layout_in(folder: Path) -> Any:
@@ -82,14 +93,15 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         shifted_test = demo_data.generate_production(config["test_rows"], live.predict, seed=502, concept_shift=1.0)
         before, after = accuracy(live, before_test), accuracy(live, shifted_test)
         retrains: dict[str, Any] = {}
-        for rows in config["added"]:
+        for rule, rows in [(RULES[0], rows) for rows in config["added"]] + [(RULES[1], config["added"][0])]:
             runs = []
             for seed in range(config["seeds"]):
-                run = retrain_once(template, Path(folder) / "run", rows, seed, live, shifted_test)
+                with patch.object(training, "choose", best_validation_score) if rule == RULES[1] else nullcontext():
+                    run = retrain_once(template, Path(folder) / "run", rows, seed, live, shifted_test)
                 run["recovered_share"] = (run["accuracy"] - after) / (before - after)
-                print(f"{rows} rows, seed {seed}: {run}", flush=True)
+                print(f"{rule}, {rows} rows, seed {seed}: {run}", flush=True)
                 runs.append(run)
-            retrains[str(rows)] = {
+            retrains.setdefault(rule, {})[str(rows)] = {
                 "runs": runs,
                 "recovered_share": stats.mean_interval([run["recovered_share"] for run in runs]),
                 "accuracy": stats.mean_interval([run["accuracy"] for run in runs]),
@@ -116,26 +128,28 @@ def render(results: dict[str, Any]) -> str:
         f"after it (best achievable after: {results['bayes_after_shift']:.4f}). {results['seeds']} seeds per row "
         "count; intervals are 95% Student-t intervals of the mean over seeds.",
         "",
-        "| new labelled rows | recovered share: mean [95% interval] | accuracy: mean [95% interval] | "
-        f"target ≥ {results['target_share']:.0%} | challengers chosen |",
-        "|---:|---|---|---|---|",
+        "| challenger chosen by | new labelled rows | recovered share: mean [95% interval] | "
+        f"accuracy: mean [95% interval] | target ≥ {results['target_share']:.0%} | challengers chosen |",
+        "|---|---:|---|---|---|---|",
     ]
-    for rows, entry in results["retrain"].items():
+    measured = [(rule, rows, entry) for rule, entries in results["retrain"].items() for rows, entry in entries.items()]
+    for rule, rows, entry in measured:
         share, score = entry["recovered_share"], entry["accuracy"]
         chosen: dict[str, int] = {}
         for run in entry["runs"]:
             chosen[run["challenger"]] = chosen.get(run["challenger"], 0) + 1
         met = "met" if share["mean"] >= results["target_share"] else "missed"
         lines.append(
-            f"| {int(rows):,} | {share['mean']:.1%} [{share['low']:.1%}, {share['high']:.1%}] | "
+            f"| {rule.replace('_', ' ')} | {int(rows):,} | "
+            f"{share['mean']:.1%} [{share['low']:.1%}, {share['high']:.1%}] | "
             f"{score['mean']:.4f} [{score['low']:.4f}, {score['high']:.4f}] | {met} (mean) | "
             + ", ".join(f"{name} x{count}" for name, count in sorted(chosen.items()))
             + " |"
         )
-    lines += ["", "Per seed (recovered share): "]
-    for rows, entry in results["retrain"].items():
+    lines += ["", "Per seed (recovered share):", ""]
+    for rule, rows, entry in measured:
         figures = ", ".join(f"{run['recovered_share']:.1%}" for run in entry["runs"])
-        lines.append(f"- {int(rows):,} rows: {figures}")
+        lines.append(f"- {rule.replace('_', ' ')}, {int(rows):,} rows: {figures}")
     return "\n".join(lines) + "\n"
 
 

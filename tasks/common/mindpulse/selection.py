@@ -55,7 +55,7 @@ def paired_standard_errors(
 
 def simplest_within_one_standard_error(
     scores: Sequence[float],
-    complexity: Sequence[tuple[int, ...]],
+    complexity: Sequence[tuple[int, bool]],
     standard_errors: Sequence[float],
 ) -> int:
     """Index of the least complex candidate whose score is within one standard error of the best score;

@@ -181,7 +181,8 @@ def train_candidates(training: pd.DataFrame, recent: pd.Series, settings: Traini
 
 def choose(candidates: list[Candidate], settings: TrainingSettings) -> tuple[Candidate, dict[str, Any]]:
     """The challenger: the simplest candidate within one standard error of the best (mindpulse.selection).
-    Simpler means an earlier algorithm of ALGORITHMS, then the larger window ("all")."""
+    Simpler means an earlier algorithm of ALGORITHMS. Between windows the newest rows cannot tell apart, the
+    recent one is preferred: it learned today's relation, while "all" may blend in one that has changed."""
     best = candidates[0]
     errors = selection.paired_standard_errors(
         settings.metric,
@@ -192,7 +193,7 @@ def choose(candidates: list[Candidate], settings: TrainingSettings) -> tuple[Can
     )
     index = selection.simplest_within_one_standard_error(
         [score(candidate.metrics, settings.metric) for candidate in candidates],
-        [(ALGORITHMS.index(candidate.algorithm), WINDOWS.index(candidate.window)) for candidate in candidates],
+        [(ALGORITHMS.index(candidate.algorithm), candidate.window != "recent") for candidate in candidates],
         errors,
     )
     chosen = candidates[index]

@@ -86,7 +86,7 @@ with DAG(
             minimum=0,
             maximum=1,
             title="Promotion tolerance",
-            description="The new model goes live if it scores at least the live model minus this.",
+            description="Largest loss a chain of promotions may add up to (the floor of the promotion gate).",
         ),
         "force": Param(
             setting("force", False),

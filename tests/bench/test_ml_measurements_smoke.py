@@ -79,6 +79,8 @@ def test_drift_power_smoke_counts_trials_and_renders_the_json(tmp_path: Path) ->
     assert_provenance(results)
     for point in results["points"]:
         assert 0 <= point["flagged"] <= point["trials"] and point["low"] <= point["rate"] <= point["high"]
+        checked = point["checked_against_measure_drift"]
+        assert checked["windows"] >= 1 and checked["same"] == checked["windows"], "the fast path is the detector"
     assert {point["shift_sd"] for point in results["points"]} == {0.0, 0.35}
     assert results["columns_needed"] == 3, "more than 30% of 9 columns"
 

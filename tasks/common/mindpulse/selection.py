@@ -4,12 +4,12 @@ from the best (Breiman's one-standard-error rule).
 The validation rows are the newest rows there are (the recent window's), so they judge every
 candidate on what the model will meet next. After a concept shift that window is small: 1,000 new
 labelled rows leave 160 validation rows, on which one standard error of a difference in accuracy is
-about 3 points, more than what separates the candidates. Taking the best score there picked the
-forest or the boosted trees about as often as the logistic regression, which recovers far more of
-the lost accuracy on so few rows (bench/concept_shift.py). A candidate within one standard error of
-the best is indistinguishable from it on these rows; among those, the one with the fewest degrees of
-freedom generalises best from few rows, so it is chosen. On large windows the standard error is a
-fraction of a point and the rule picks the best score.
+about 3 points, more than what separates the candidates. Taking the best score there sometimes
+picked the forest, which recovers far less of the lost accuracy on so few rows than the logistic
+regression (bench/results/concept_shift.md: 68% against 88% on one seed in ten). A candidate within
+one standard error of the best is indistinguishable from it on these rows; among those, the one with
+the fewest degrees of freedom generalises best from few rows, so it is chosen. On large windows the
+standard error is a fraction of a point and the rule picks the best score.
 
 The standard error of each difference is a paired bootstrap over the validation rows (both
 candidates scored on the same resampled rows), so it works for every selection metric.

@@ -336,11 +336,12 @@ class FaultHarness(Harness):
         trigger: Trigger,
         seconds: float,
         environment: dict[str, str] | None = None,
+        cpus: float | None = None,
     ) -> StepRun:
         """Start `step`, SIGKILL it (`docker kill --signal KILL`) when `trigger` fires; `seconds` is how long
-        the step takes uninterrupted with the same throttle."""
+        the step takes uninterrupted with the same throttle. `cpus` overrides the step's THROTTLE."""
         throttled_from_start = trigger.throttle_on is None
-        cpus = THROTTLE.get(step) if throttled_from_start else None
+        cpus = (cpus or THROTTLE.get(step)) if throttled_from_start else None
         container = self.start(step, volumes, environment, cpus)
         started = time.monotonic()
         if trigger.fraction is not None:
@@ -424,6 +425,20 @@ def assert_production_rows_intact(after: State, seed: State) -> None:
         return
     assert production + archived == original, "production rows lost or duplicated"
     assert not production & archived, "a row is both archived and still in prod_data.csv"
+
+
+def unfinished_writes(before: State, after: State, complete: State) -> list[str]:
+    """What an uninterrupted run of the step writes or removes that the killed run left undone: paths it
+    creates or changes (a VARYING one counts as done when present), and paths it removes."""
+    pending = []
+    for path, digest in complete.final().items():
+        if before.files.get(path) == digest:
+            continue
+        done = path in after.final() if varies(path) else after.files.get(path) == digest
+        if not done:
+            pending.append(path)
+    pending += [path for path in before.final() if path not in complete.files and path in after.files]
+    return sorted(pending)
 
 
 def assert_same_end_state(final: State, uninterrupted: State) -> None:

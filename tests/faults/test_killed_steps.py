@@ -10,13 +10,18 @@ only when it was the step killed: it only decides, and check_production_data has
 retrain.
 
 Kill points. Most steps do milliseconds of work after a Python start-up, so they run throttled to a CPU
-share (fault_harness.THROTTLE) and are killed at fractions of their throttled duration, measured by the
-uninterrupted run of the same session; if a step was done before its kill, the kill is retried earlier.
-Where a step announces a phase on stdout, the kill follows that line instead: merge_production_data has
-said what it will write, train_new_model has started training, or has registered its version (the
-container is throttled hard from the line before, so the kill lands in what follows: going live, the
-audit line, the reference data). Each test asserts that the kill really interrupted the step: exit code
-137, not OOM-killed, and no result line.
+share (fault_harness.THROTTLE). The steps whose only work is one write (backup_current_model,
+archive_production_data, notify_retrain_success) print a phase marker just before it, and are killed on
+that line; the test asserts the marker was printed and that some of what the uninterrupted run writes or
+removes is not done (fault_harness.unfinished_writes): the kill landed inside the write, not before it
+began nor after it ended. A kill that lands after the write is retried with less CPU time. The read-only
+steps and the early merge kill are timed: fractions of their throttled duration, measured by the
+uninterrupted run of the same session (retried earlier when the step was done first). Where a step
+announces a phase on stdout, the kill follows that line instead: merge_production_data has said what it
+will write, train_new_model has started training, or has registered its version (the container is
+throttled hard from the line before, so the kill lands in what follows: going live, the audit line, the
+reference data). Each test asserts that the kill really interrupted the step: exit code 137, not
+OOM-killed, and no result line.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ import pytest
 from tests.faults.conftest import Baseline, step_environment
 from tests.faults.fault_harness import (
     KILLED_EXIT_CODE,
+    THROTTLE,
     FaultHarness,
     Trigger,
     assert_only_old_or_complete_files,
     assert_production_rows_intact,
     assert_same_end_state,
+    unfinished_writes,
 )
 from tests.integration.airflow_harness import RETRAIN_STEPS, TOOL_IMAGE
 
@@ -42,19 +49,24 @@ pytestmark = pytest.mark.docker
 REGISTERED = r"\bas v\d{4}\b"
 # Stands for the line the uninterrupted run printed just before the trigger line.
 LINE_BEFORE = "<line before>"
+# The line each single-write step prints just before its write.
+WRITE_MARKERS = {
+    "backup_current_model": r"^copying model v\d{4} to /models/backups/",
+    "archive_production_data": r"^archiving \d+ rows to /data/archive/",
+    "notify_retrain_success": r"^writing /reports/retrain_summary_",
+}
+MID_WRITE = "mid-write"
+WRITE_SLOWDOWN = 0.4
 KILLS = [
     ("check_production_data", Trigger("midway", fraction=0.5)),
     ("detect_drift", Trigger("midway", fraction=0.5)),
-    ("backup_current_model", Trigger("early", fraction=0.4)),
-    ("backup_current_model", Trigger("late", fraction=0.75)),
+    ("backup_current_model", Trigger(MID_WRITE, line=WRITE_MARKERS["backup_current_model"])),
     ("merge_production_data", Trigger("early", fraction=0.4)),
     ("merge_production_data", Trigger("writing", line="held out for evaluation")),
     ("train_new_model", Trigger("training", line=r"^training on")),
     ("train_new_model", Trigger("registered", line=REGISTERED, throttle_on=LINE_BEFORE)),
-    ("archive_production_data", Trigger("early", fraction=0.4)),
-    ("archive_production_data", Trigger("late", fraction=0.75)),
-    ("notify_retrain_success", Trigger("early", fraction=0.4)),
-    ("notify_retrain_success", Trigger("late", fraction=0.75)),
+    ("archive_production_data", Trigger(MID_WRITE, line=WRITE_MARKERS["archive_production_data"])),
+    ("notify_retrain_success", Trigger(MID_WRITE, line=WRITE_MARKERS["notify_retrain_success"])),
 ]
 ATTEMPTS = 3
 NEXT_RUN_STAMP = "20261128_120000"
@@ -77,10 +89,19 @@ def test_a_killed_step_breaks_nothing_and_a_rerun_finishes_the_run(
         throttle_on = _line_before(baseline.runs[step].stdout, trigger.line or "")
         trigger = Trigger(trigger.name, line=trigger.line, throttle_on=throttle_on)
     seconds = baseline.seconds(step)
+    before, complete = baseline.state_before(step), baseline.state_after(step)
     for attempt in range(ATTEMPTS):
         volumes = faults.copy_of(baseline.before[step], f"kill-{step}-{trigger.name}-{attempt}")
-        killed = faults.run_and_kill(step, volumes, trigger, seconds, step_environment(step, {}))
-        if (killed.exit_code == KILLED_EXIT_CODE and killed.result is None) or trigger.fraction is None:
+        # A write of a few kilobytes can end before the kill arrives: each retry gives it less CPU time.
+        cpus = THROTTLE[step] * WRITE_SLOWDOWN**attempt if trigger.name == MID_WRITE else None
+        killed = faults.run_and_kill(step, volumes, trigger, seconds, step_environment(step, {}), cpus)
+        (after,) = faults.inspect(volumes, load_model=True)
+        landed = killed.exit_code == KILLED_EXIT_CODE and killed.result is None
+        if trigger.name == MID_WRITE:
+            landed = landed and bool(unfinished_writes(before, after, complete))
+        elif trigger.fraction is None:
+            break
+        if landed:
             break
         seconds *= 0.6  # its work was done before the kill landed: kill earlier
     print(f"{step} killed after {killed.killed_after:.2f} s (uninterrupted: {baseline.seconds(step):.2f} s)")
@@ -88,9 +109,11 @@ def test_a_killed_step_breaks_nothing_and_a_rerun_finishes_the_run(
     assert killed.exit_code == KILLED_EXIT_CODE, f"not killed mid-run:\n{killed.describe()}"
     assert not killed.oom_killed
     assert killed.result is None, "the step had finished: its result line is there"
-
-    (after,) = faults.inspect(volumes, load_model=True)
-    before, complete = baseline.state_before(step), baseline.state_after(step)
+    if trigger.name == MID_WRITE:
+        assert re.search(trigger.line or "", killed.stdout, re.MULTILINE), f"no phase marker:\n{killed.describe()}"
+        pending = unfinished_writes(before, after, complete)
+        assert pending, f"the kill landed after the write was done, in {ATTEMPTS} attempts"
+        print(f"left undone by the kill: {pending}")
     assert after.model.startswith("loaded"), after.model
     assert after.live in (before.live, complete.live)
     assert_only_old_or_complete_files(after, before, complete)

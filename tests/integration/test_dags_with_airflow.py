@@ -104,7 +104,7 @@ def test_a_challenger_the_gate_cannot_judge_is_registered_as_rejected(harness: H
         RETRAIN_AFTER_CHECKS, "success"
     )
     trained = run.results["train_new_model"]
-    assert trained["promoted"] is False and "only 20 two-class evaluation rows" in trained["reason"]
+    assert trained["promoted"] is False and "only 20 evaluation rows" in trained["reason"]
     after = harness.snapshot(volumes)
     assert after["/models/current"] == before["/models/current"], "the live model stays"
     assert run.promoted_asset_events == 0, "the reports are not rerun for a model that did not go live"

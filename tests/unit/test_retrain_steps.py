@@ -256,7 +256,9 @@ def test_a_better_challenger_after_a_concept_shift_goes_live_and_its_window_beco
         "live": "v0002",
         "reason": result.reason,
         "by": "pipeline",
+        "gate": {name: gate[name] for name in registry.AUDITED_FIGURES},
     }
+    assert gate["p_worse"] > 0.5 and gate["floor"] == pytest.approx(gate["live_score"] - 0.01)
 
 
 def test_a_worse_challenger_is_registered_as_rejected_and_the_live_model_stays(seeded: Layout) -> None:
@@ -271,7 +273,7 @@ def test_a_worse_challenger_is_registered_as_rejected_and_the_live_model_stays(s
 
     assert not result.promoted and result.status == "rejected"
     assert registry.current_version(seeded) == "v0001" == result.live_version
-    assert "below tolerance" in result.reason
+    assert "significantly worse" in result.reason and result.gate["p_worse"] < 0.05
     rejected = registry.version_metadata(seeded, "v0002")
     assert rejected["status"] == "rejected" and rejected["gate"]["champion"]["accuracy"] > 0.7
     assert seeded.reference_data.read_bytes() == reference_before, "the reference stays the live model's data"
@@ -279,14 +281,43 @@ def test_a_worse_challenger_is_registered_as_rejected_and_the_live_model_stays(s
 
     forced = train(seeded, force_promote=True)
     assert forced.promoted and forced.version == "v0003" == registry.current_version(seeded)
-    assert forced.reason.startswith("forced by a person")
+    assert forced.reason.startswith("forced by a person over the gate")
+    audit = registry.audit_entries(seeded)[-1]
+    assert audit["event"] == "promoted" and audit["reason"] == forced.reason
+    assert audit["gate"]["p_worse"] < 0.05, "the audit line keeps the figures the gate was overridden on"
+
+
+def test_the_drawdown_of_the_live_model_raises_the_floor_of_the_next_challenger(seeded: Layout) -> None:
+    simulate(seeded, 1000, seed=6)
+    merge_data(seeded)
+    live = registry.current_metadata(seeded)
+    live["gate"] = {"drawdown": 0.01}  # as if earlier promotions had spent the whole loss budget
+    (seeded.versions_dir / "v0001" / "metadata.json").write_text(json.dumps(live))
+
+    result = train(seeded)
+
+    gate = result.gate
+    assert gate["live_drawdown"] == 0.01 and gate["floor"] == gate["live_score"]
+    assert result.promoted == (gate["challenger_score"] >= gate["live_score"] and gate["p_worse"] >= 0.05)
+
+
+def test_a_selection_metric_undefined_on_one_class_evaluation_rows_fails_in_one_line(seeded: Layout) -> None:
+    simulate(seeded, 1000, seed=6)
+    merge_data(seeded)
+    evaluation = schema.load_reference(seeded.evaluation_data)
+    evaluation.assign(**{schema.TARGET: True}).to_csv(seeded.evaluation_data, index=False)
+
+    with pytest.raises(StepError, match=r"evaluation_data.csv: column Depression holds one class only") as error:
+        train(seeded, selection_metric="roc_auc")
+    assert "\n" not in str(error.value) and "roc_auc" in str(error.value)
+    assert registry.current_version(seeded) == "v0001" and registry.versions(seeded) == ["v0001"]
 
 
 def test_without_enough_evaluation_rows_the_gate_keeps_the_live_model(seeded: Layout) -> None:
     simulate(seeded, 100, seed=8)
     merge_data(seeded)
     result = train(seeded)
-    assert not result.promoted and "only 20 two-class evaluation rows" in result.reason
+    assert not result.promoted and "only 20 evaluation rows" in result.reason
     assert registry.current_version(seeded) == "v0001"
 
 

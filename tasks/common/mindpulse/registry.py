@@ -31,6 +31,18 @@ from mindpulse.protocol import StepError, say
 from mindpulse.results import Backup, Rollback
 
 PROMOTED, REJECTED = "promoted", "rejected"
+# The gate's figures (mindpulse.gate.decide) the audit line repeats: the decision can be checked from the
+# log alone. The full metrics of both models stay in the version's metadata.
+AUDITED_FIGURES = (
+    "live_score",
+    "challenger_score",
+    "p_worse",
+    "alpha",
+    "floor",
+    "floor_source",
+    "drawdown",
+    "evaluation_rows",
+)
 
 
 def current_version(layout: Layout) -> str | None:
@@ -150,7 +162,8 @@ def finish_registration(layout: Layout, version: str) -> None:
     if metadata["status"] == PROMOTED and current_version(layout) == metadata["live_when_registered"]:
         _point_current_at(layout, version)
     if not any(entry.get("version") == version for entry in audit_entries(layout)):
-        _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"])
+        figures = {name: value for name, value in (metadata.get("gate") or {}).items() if name in AUDITED_FIGURES}
+        _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"], figures)
 
 
 def rollback(layout: Layout, to_version: str | None, reason: str, requested_by: str | None = None) -> Rollback:
@@ -194,7 +207,15 @@ def audit_entries(layout: Layout) -> list[dict[str, Any]]:
     return entries
 
 
-def _audit(layout: Layout, event: str, version: str, previous: str | None, reason: str, by: str = "pipeline") -> None:
+def _audit(
+    layout: Layout,
+    event: str,
+    version: str,
+    previous: str | None,
+    reason: str,
+    gate: dict[str, Any] | None = None,
+    by: str = "pipeline",
+) -> None:
     entry = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "event": event,
@@ -203,6 +224,7 @@ def _audit(layout: Layout, event: str, version: str, previous: str | None, reaso
         "live": version if event != REJECTED else previous,
         "reason": reason,
         "by": by,
+        **({"gate": gate} if gate else {}),
     }
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     layout.models_dir.mkdir(parents=True, exist_ok=True)
@@ -235,6 +257,8 @@ def backup_current_model(layout: Layout, run_stamp: str | None = None) -> Backup
     if destination.is_dir() and (destination / METADATA_FILE).is_file():
         say(f"{destination} exists already (a retried run): kept")
     else:
+        # Phase marker: the fault tests kill the step on this line, inside the copy.
+        say(f"copying model {version} to {destination}")
         atomic.copy_tree(layout.versions_dir / version, destination)
         say(f"backed up model {version} to {destination}")
     return Backup(backed_up=True, version=version, backup=str(destination))

@@ -7,10 +7,9 @@ old rows teach the wrong relation, and only the recent window recovers; without 
 the larger sample. The candidates are compared on a validation split of the recent rows (of all
 rows when there are too few recent ones).
 
-The winner, the challenger, is registered as a new version either way. It goes live only if, on the
-evaluation set (the newest labelled production rows, held out by merge_production_data and unseen
-by every candidate and by the live model), it scores at least the live model's figure minus the
-tolerance by the selection metric, or when a person forces it.
+The winner, the challenger, is registered as a new version either way. It goes live only if the gate
+(mindpulse.gate) agrees on the evaluation set (the newest labelled production rows, held out by
+merge_production_data and unseen by every candidate and by the live model), or when a person forces it.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mindpulse import atomic, catalog, registry, schema
+from mindpulse import atomic, catalog, gate, registry, schema, selection
 from mindpulse.paths import Layout
 from mindpulse.production import digest, has_rows
 from mindpulse.protocol import StepError, say
@@ -102,6 +101,12 @@ class TrainingSettings:
     validation_share: float = PARAMETERS["validation_share"].default
     tolerance: float = PARAMETERS["promotion_tolerance"].default
     force_promote: bool = PARAMETERS["force_promote"].default
+    alpha: float = PARAMETERS["promotion_alpha"].default
+    min_score: float = PARAMETERS["promotion_min_score"].default
+
+    @property
+    def rule(self) -> gate.Rule:
+        return gate.Rule(self.tolerance, self.alpha, self.min_score)
 
     def check(self) -> None:
         """The declared bounds, for callers that build settings in code rather than from the command line."""
@@ -111,6 +116,8 @@ class TrainingSettings:
             "validation_share": self.validation_share,
             "promotion_tolerance": self.tolerance,
             "force_promote": self.force_promote,
+            "promotion_alpha": self.alpha,
+            "promotion_min_score": self.min_score,
         }
         try:
             for name, value in values.items():
@@ -126,6 +133,9 @@ class Candidate:
     model: Pipeline
     metrics: dict[str, float]
     fitted_rows: int
+    # What the one-standard-error choice needs: the validation rows' labels and this candidate's probabilities.
+    validation_target: np.ndarray | None = None
+    validation_probability: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -172,8 +182,34 @@ def train_candidates(training: pd.DataFrame, recent: pd.Series, settings: Traini
             seconds = (datetime.now(UTC) - started).total_seconds()
             figures = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
             say(f"{algorithm}@{window} ({int(fit.sum())} rows): {figures} ({seconds:.1f} s)")
-            candidates.append(Candidate(algorithm, window, model, metrics, int(fit.sum())))
+            probability = model.predict_proba(x_valid)[:, 1]
+            candidates.append(
+                Candidate(algorithm, window, model, metrics, int(fit.sum()), y_valid.to_numpy(), probability)
+            )
     return sorted(candidates, key=lambda candidate: -score(candidate.metrics, settings.metric))
+
+
+def choose(candidates: list[Candidate], settings: TrainingSettings) -> tuple[Candidate, dict[str, Any]]:
+    """The challenger: the simplest candidate within one standard error of the best (mindpulse.selection).
+    Simpler means an earlier algorithm of ALGORITHMS. Between windows the newest rows cannot tell apart, the
+    recent one is preferred: it learned today's relation, while "all" may blend in one that has changed."""
+    best = candidates[0]
+    errors = selection.paired_standard_errors(
+        settings.metric,
+        best.validation_target,
+        best.validation_probability,
+        [candidate.validation_probability for candidate in candidates],
+        settings.seed,
+    )
+    index = selection.simplest_within_one_standard_error(
+        [score(candidate.metrics, settings.metric) for candidate in candidates],
+        [(ALGORITHMS.index(candidate.algorithm), candidate.window != "recent") for candidate in candidates],
+        errors,
+    )
+    chosen = candidates[index]
+    if chosen is not best:
+        say(f"{chosen.name} chosen: within one standard error ({errors[index]:.4f}) of the best, {best.name}")
+    return chosen, {"best_on_validation": best.name, "standard_error": round(errors[index], 4)}
 
 
 def _refit_on_whole_window(
@@ -192,29 +228,59 @@ def _refit_on_whole_window(
 
 
 def judge(
-    challenger: Candidate, layout: Layout, evaluation: pd.DataFrame | None, settings: TrainingSettings
+    challenger: Candidate,
+    layout: Layout,
+    evaluation: pd.DataFrame | None,
+    settings: TrainingSettings,
+    source: Path | None = None,
 ) -> Decision:
     """The promotion gate: challenger against the live model on the same held-out evaluation rows."""
     live = registry.current_version(layout)
     if live is None:
-        return Decision(True, "no live model yet", {})
+        return Decision(True, "no live model yet", {"drawdown": 0.0})
     rows = 0 if evaluation is None else len(evaluation)
     figures: dict[str, Any] = {"champion_version": live, "evaluation_rows": rows, "tolerance": settings.tolerance}
-    if rows >= MIN_EVALUATION_ROWS and evaluation[schema.TARGET].nunique() == 2:
-        features, target = evaluation[list(schema.FEATURES)], evaluation[schema.TARGET].astype(int)
-        champion = joblib.load(registry.verified_model_path(layout))
-        figures["challenger"] = evaluate(challenger.model, features, target)
-        figures["champion"] = evaluate(champion, features, target)
-        new, old = score(figures["challenger"], settings.metric), score(figures["champion"], settings.metric)
-        verdict = f"{settings.metric} {new:.4f} vs live {live} {old:.4f} on {rows} held-out rows"
-        better = new >= old - settings.tolerance
-        reason = f"{verdict}: {'within' if better else 'below'} tolerance {settings.tolerance}"
+    if rows < MIN_EVALUATION_ROWS:
+        verdict = gate.Verdict(
+            False, f"only {rows} evaluation rows (need {MIN_EVALUATION_ROWS}): cannot show it is not worse", figures
+        )
     else:
-        better = False
-        reason = f"only {rows} two-class evaluation rows (need {MIN_EVALUATION_ROWS}): cannot show it is better"
-    if settings.force_promote and not better:
-        return Decision(True, f"forced by a person ({reason})", figures)
-    return Decision(better, reason, figures)
+        verdict = _paired_verdict(challenger, layout, evaluation, settings, source, figures)
+    verdict = gate.forced(verdict) if settings.force_promote else verdict
+    return Decision(verdict.promote, verdict.reason, verdict.figures)
+
+
+def _paired_verdict(
+    challenger: Candidate,
+    layout: Layout,
+    evaluation: pd.DataFrame,
+    settings: TrainingSettings,
+    source: Path | None,
+    figures: dict[str, Any],
+) -> gate.Verdict:
+    features, target = evaluation[list(schema.FEATURES)], evaluation[schema.TARGET].astype(int)
+    if target.nunique() < 2 and settings.metric != "accuracy":
+        # Every other metric is undefined (roc_auc) or degenerate (f1, precision, recall) on one class:
+        # comparing two models by it would promote or reject on nothing.
+        raise StepError(
+            f"{source or 'evaluation data'}: column {schema.TARGET} holds one class only in its {len(target)} rows: "
+            f"the selection metric {settings.metric} cannot judge the challenger there (accuracy can)"
+        )
+    champion = joblib.load(registry.verified_model_path(layout))
+    figures["challenger"] = evaluate(challenger.model, features, target)
+    figures["champion"] = evaluate(champion, features, target)
+    live_metadata = registry.current_metadata(layout) or {}
+    verdict = gate.decide(
+        live_score=score(figures["champion"], settings.metric),
+        challenger_score=score(figures["challenger"], settings.metric),
+        live_correct=(champion.predict(features) == target).tolist(),
+        challenger_correct=(challenger.model.predict(features) == target).tolist(),
+        live_drawdown=float((live_metadata.get("gate") or {}).get("drawdown", 0.0)),
+        rule=settings.rule,
+    )
+    new, old, live = verdict.figures["challenger_score"], verdict.figures["live_score"], figures["champion_version"]
+    headline = f"{settings.metric} {new:.4f} vs live {live} {old:.4f} on {len(target)} held-out rows"
+    return gate.Verdict(verdict.promote, f"{headline}; {verdict.reason}", {**figures, **verdict.figures})
 
 
 def library_versions() -> dict[str, str]:
@@ -251,7 +317,9 @@ def train_and_register(
         provenance = {**provenance, "run_key": run_key, "training_data_sha256": digest(raw)}
         provenance["evaluation_data_sha256"] = digest(evaluation_raw) if evaluation_raw else None
         evaluation = _evaluation_rows(evaluation_raw, evaluation_file)
-        version = _train_and_register(layout, training, training_file, evaluation, settings, provenance)
+        version = _train_and_register(
+            layout, training, training_file, (evaluation, evaluation_file), settings, provenance
+        )
     else:
         say(f"{version} was registered from these inputs by an earlier attempt: finishing its work")
     metadata = registry.version_metadata(layout, version)
@@ -283,11 +351,21 @@ def train_new_model(
     selection_metric: str,
     validation_share: float,
     promotion_tolerance: float,
+    promotion_alpha: float,
+    promotion_min_score: float,
     force_promote: bool,
     seed: int,
 ) -> Training:
     """The retrain step: train on merge_production_data's files, judged on its held-out rows."""
-    settings = TrainingSettings(selection_metric, seed, validation_share, promotion_tolerance, force_promote)
+    settings = TrainingSettings(
+        selection_metric,
+        seed,
+        validation_share,
+        promotion_tolerance,
+        force_promote,
+        promotion_alpha,
+        promotion_min_score,
+    )
     return train_and_register(
         layout, layout.training_data, layout.evaluation_data, settings, provenance={"trained_by": "retrain"}
     )
@@ -297,7 +375,7 @@ def _train_and_register(
     layout: Layout,
     training: pd.DataFrame,
     training_file: Path,
-    evaluation: pd.DataFrame | None,
+    held_out: tuple[pd.DataFrame | None, Path | None],
     settings: TrainingSettings,
     provenance: dict[str, Any],
 ) -> str:
@@ -305,14 +383,16 @@ def _train_and_register(
     recent = training[schema.ID] >= recent_from_id
     say(f"training on {len(training)} rows ({int(recent.sum())} recent) from {training_file}")
     candidates = train_candidates(training, recent, settings)
-    challenger = _refit_on_whole_window(candidates[0], training, recent, settings)
-    decision = judge(challenger, layout, evaluation, settings)
+    chosen, chosen_by = choose(candidates, settings)
+    challenger = _refit_on_whole_window(chosen, training, recent, settings)
+    decision = judge(challenger, layout, held_out[0], settings, source=held_out[1])
     metadata = {
         "algorithm": challenger.algorithm,
         "window": challenger.window,
         "selection_metric": settings.metric,
         "metrics": challenger.metrics,
         "candidates": {candidate.name: candidate.metrics for candidate in candidates},
+        "chosen_by": chosen_by,
         "gate": decision.figures,
         "settings": asdict(settings),
         "recent_from_id": recent_from_id,

@@ -105,7 +105,7 @@ Exit:     0 written, 1 bad input (nothing written)""",
         "mindpulse.training:train_new_model",
         """train Logistic Regression, Random Forest and XGBoost on two windows of the training data
 (all rows, recent production rows only), register the best as a new version, and make it live only if it
-is at least as good as the live model on the held-out evaluation rows.
+passes the promotion gate (mindpulse.gate) on the held-out evaluation rows.
 
 Inputs:   /data/training_data.csv, /data/evaluation_data.csv (both from merge_production_data),
           /models/current (the live model: the champion)
@@ -130,11 +130,30 @@ Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 b
                 "promotion_tolerance",
                 float,
                 0.01,
-                "the challenger goes live if it scores at least the live model minus this",
+                "largest loss of the selection metric a chain of promotions may add up to (the gate's floor)",
                 minimum=0.0,
                 maximum=1.0,
                 in_form=True,
                 title="Promotion tolerance",
+            ),
+            Parameter(
+                "promotion_alpha",
+                float,
+                0.05,
+                "the challenger is kept out when a one-sided McNemar test on the held-out rows finds it worse "
+                "at this level",
+                minimum=0.001,
+                maximum=0.5,
+            ),
+            Parameter(
+                "promotion_min_score",
+                float,
+                0.0,
+                "no challenger scoring below this (selection metric, held-out rows) goes live",
+                minimum=0.0,
+                maximum=1.0,
+                in_form=True,
+                title="Lowest score to promote",
             ),
             Parameter(
                 "force_promote",

@@ -41,6 +41,8 @@ THROTTLE = {
 }
 # CPU share of a step from the moment a Trigger's `throttle_on` line appears.
 CRAWL = 0.05
+# The least CPU share the engine grants: a CFS quota of 1 ms per 100 ms period.
+LEAST_CPUS = 0.01
 KILLED_EXIT_CODE = 128 + 9
 CPU_PERIOD = 100_000
 

@@ -34,6 +34,7 @@ import pytest
 from tests.faults.conftest import Baseline, step_environment
 from tests.faults.fault_harness import (
     KILLED_EXIT_CODE,
+    LEAST_CPUS,
     THROTTLE,
     FaultHarness,
     Trigger,
@@ -93,7 +94,7 @@ def test_a_killed_step_breaks_nothing_and_a_rerun_finishes_the_run(
     for attempt in range(ATTEMPTS):
         volumes = faults.copy_of(baseline.before[step], f"kill-{step}-{trigger.name}-{attempt}")
         # A write of a few kilobytes can end before the kill arrives: each retry gives it less CPU time.
-        cpus = THROTTLE[step] * WRITE_SLOWDOWN**attempt if trigger.name == MID_WRITE else None
+        cpus = max(LEAST_CPUS, THROTTLE[step] * WRITE_SLOWDOWN**attempt) if trigger.name == MID_WRITE else None
         killed = faults.run_and_kill(step, volumes, trigger, seconds, step_environment(step, {}), cpus)
         (after,) = faults.inspect(volumes, load_model=True)
         landed = killed.exit_code == KILLED_EXIT_CODE and killed.result is None

@@ -624,8 +624,8 @@ def measure_concept_shift(reference: Any, model: Any, added: list[int], test_row
             )
             retrained = accuracy(training.load_current_model(layout), shifted_test)
         retrains[str(rows)] = {
-            "algorithm": f"{outcome['algorithm']}@{outcome['window']}",
-            "promoted": outcome["promoted"],
+            "algorithm": f"{outcome.algorithm}@{outcome.window}",
+            "promoted": outcome.promoted,
             "accuracy": retrained,
             "recovered_share": (retrained - after) / (before - after) if before > after else None,
         }

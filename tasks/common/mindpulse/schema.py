@@ -31,6 +31,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from mindpulse.protocol import StepError
+from mindpulse.signature import Column, Signature
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,20 @@ def header_line(columns: tuple[str, ...]) -> bytes:
 
 def labelled(production: pd.DataFrame) -> pd.DataFrame:
     return production[production[ACTUAL].notna()]
+
+
+def model_signature(example: pd.DataFrame) -> Signature:
+    """What every model takes and returns, from the data contract, with `example`'s feature columns as
+    the input example: integers are MLflow longs, other numbers doubles, categories strings."""
+    inputs = tuple(
+        Column(name, "long" if spec.integer else "double", spec.low, spec.high)
+        if (spec := NUMERIC_FEATURES.get(name))
+        else Column(name, "string", categories=CATEGORICAL_FEATURES[name])
+        for name in FEATURES
+    )
+    output = Column(PREDICTION, "long", categories=(0, 1))  # 1: at risk of depression
+    rows = json.loads(example[list(FEATURES)].to_json(orient="split", index=False))
+    return Signature(inputs, (output,), {"columns": rows["columns"], "data": rows["data"]})
 
 
 def _check_file(raw: bytes, source: str, columns: tuple[str, ...]) -> None:

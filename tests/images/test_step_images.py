@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 
@@ -82,6 +84,8 @@ def test_replay_retrains_promotes_backs_up_and_archives(replay: dict, module_vol
     metadata = json.loads(v.shell("models", "cat /models/versions/v0002/metadata.json"))
     assert metadata["image"] is None, "by hand no MINDPULSE_IMAGE is set; the DAG sets it"
     assert metadata["status"] == "promoted" and metadata["live_when_registered"] == "v0001"
+    # The stdlib-only backup step checked v0001's signature; every version folder carries one.
+    assert {"MLmodel", "input_example.json"} <= set(v.shell("models", "ls /models/versions/v0002").split())
     assert "metadata.json" in v.shell("models", "ls /models/backups/model_*")
     archived = v.shell("data", "cat /data/archive/prod_data_archived_*.csv").encode("latin-1")
     assert archived == replay["prod_before"]
@@ -169,3 +173,25 @@ def test_bad_production_data_fails_with_one_line_naming_the_row(volumes: Volumes
     assert merge.code == 1
     assert merge.stderr.strip() == "ERROR: /data/prod_data.csv: line 1202: column Age value '-3' is outside [16, 60]"
     assert volumes.shell("data", "ls /data").split() == ["prod_data.csv", "prod_data.csv.lock", "reference_data.csv"]
+
+
+def test_quoted_production_data_is_read_like_unquoted_data(volumes: Volumes) -> None:
+    assert volumes.run("bootstrap", FAST_BOOTSTRAP, data=RW, models=RW).code == 0
+    assert volumes.run("simulate_traffic", {"ROWS": "1200", "SEED": "15"}, data=RW, models=RO).code == 0
+    plain = volumes.run("check_production_data", data=RO)
+    # Quote every field, empty ones too, as a serving API writing with csv.QUOTE_ALL does; then one bad row.
+    bad_row = '"2026-11-26T10:00:00+00:00","-3","Male","Arts","3.1","7.5","4","2.5","60","5","0","1"'
+    quote_all = "sed -i 's/[^,]*/\"&\"/g' /data/prod_data.csv"
+    volumes.shell("data", f"{quote_all} && printf '%s\\n' '{bad_row}' >> /data/prod_data.csv")
+    assert volumes.read("data", "prod_data.csv").startswith(b'"timestamp","Age","Gender"')
+
+    quoted = volumes.run("check_production_data", data=RO)
+    merge = volumes.run("merge_production_data", {"RUN_STAMP": "20261127_000000"}, data=RW)
+
+    assert (quoted.code, quoted.result["labelled_rows"]) == (plain.code, plain.result["labelled_rows"])
+    assert quoted.result["quarantined_rows"] == 1
+    assert merge.code == 0, merge.stderr
+    assert merge.result["quarantined_rows"] == 1
+    quarantine = volumes.read("data", "quarantine/prod_data_quarantined_20261127_000000.csv").decode()
+    [(line, reason, text)] = list(csv.reader(io.StringIO(quarantine)))[1:]
+    assert (line, reason, text) == ("1202", "column Age value '-3' is outside [16, 60]", bad_row)

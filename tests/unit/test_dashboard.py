@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import xml.etree.ElementTree as ElementTree
@@ -221,6 +222,41 @@ def test_a_single_run_is_one_point_and_no_line(layout: Layout) -> None:
     assert not list(svg.iter("polyline"))
 
 
+def time_labels(svg: ElementTree.Element) -> list[tuple[float, float, str]]:
+    """(start, end, text) of each label under the time axis, from its x, anchor and estimated width."""
+    labels = []
+    for text in svg.iter("text"):
+        if text.get("class") == "tick" and text.get("y") == str(dashboard.HEIGHT - 10):
+            width = dashboard.label_width(text.text or "")
+            offset = {"start": 0, "middle": width / 2, "end": width}[text.get("text-anchor") or "start"]
+            begin = float(text.get("x") or 0) - offset
+            labels.append((begin, begin + width, text.text or ""))
+    return sorted(labels)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected_labels"),
+    [
+        ([0, 6 * 3600, 12 * 3600, 18 * 3600, 24 * 3600], 3),  # far apart: first, middle, last
+        ([0, 5, 10, 15, 3 * 86400], 2),  # bunched at the start: no middle label fits beside the first
+        ([0, 2 * 86400, 3 * 86400 - 20, 3 * 86400 - 10, 3 * 86400], 3),  # bunched at the end: the middle one
+        ([0, 5, 10, 15, 20], 3),  # seconds apart: labels show seconds, so they differ
+    ],
+)
+def test_time_axis_labels_never_overlap(layout: Layout, seconds: list[int], expected_labels: int) -> None:
+    start = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    for offset in seconds:
+        history.append(layout, entry(0, stamp=utc_stamp(start + timedelta(seconds=offset))))
+
+    labels = time_labels(chart(dashboard.write_index(layout).read_text(), "accuracy"))
+
+    assert len(labels) == expected_labels
+    assert len({text for _, _, text in labels}) == len(labels)
+    assert all(begin >= 0 and end <= dashboard.WIDTH for begin, end, _ in labels)
+    for (_, end, _), (begin, _, _) in itertools.pairwise(labels):
+        assert begin - end >= dashboard.LABEL_GAP
+
+
 def test_version_changes_are_marked_and_points_coloured_by_version(layout: Layout) -> None:
     versions = ["v0001", "v0001", "v0002", "v0002", "v0003"]
     for hours, version in enumerate(versions):
@@ -232,6 +268,11 @@ def test_version_changes_are_marked_and_points_coloured_by_version(layout: Layou
     assert len([line for line in svg.iter("line") if line.get("class") == "change"]) == 2
     fills = [point.get("fill") for point in points(svg)]
     assert fills[0] == fills[1] != fills[2] == fills[3] != fills[4]
+    # The last change is at the chart's right edge: its label turns left rather than run off the chart.
+    labels = [text for text in svg.iter("text") if text.text in versions]
+    assert [text.text for text in labels] == ["v0002", "v0003"]
+    assert labels[-1].get("text-anchor") == "end"
+    assert float(labels[-1].get("x") or 0) <= dashboard.WIDTH
     table = page[page.index("<h2>Model versions</h2>") :]
     assert table.index("v0003") < table.index("v0002") < table.index("v0001")
 

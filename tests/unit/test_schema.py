@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -223,3 +226,95 @@ def test_reference_data_is_never_quarantined() -> None:
     rows[250] = _replace(rows[250], "Age", "99")
     with pytest.raises(StepError, match=r"^ref.csv: line 252: column Age value '99' is outside"):
         schema.parse_reference(reference(*rows), "ref.csv")
+
+
+# --- RFC 4180 quoting: quoted values read as unquoted ones, with the same line numbers and quarantine --------
+
+
+def written(rows: list[str], quoting: int, header: str = PRODUCTION_HEADER) -> bytes:
+    """The rows (comma-joined values) as Python's csv module writes them with `quoting`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=quoting, lineterminator="\n")
+    writer.writerows(line.split(",") for line in [header, *rows])
+    return buffer.getvalue().encode()
+
+
+def test_quoted_and_unquoted_files_parse_to_identical_rows() -> None:
+    rows = [_production_row("actual", "") if index % 3 else row for index, row in enumerate(GOOD_ROWS)]
+    quoted = written(rows, csv.QUOTE_ALL)
+    assert quoted.startswith(b'"timestamp","Age"') and b'"2026-11-26T10:00:00+00:00","' in quoted
+
+    minimal = schema.parse_production(written(rows, csv.QUOTE_MINIMAL), "prod.csv")
+    pd.testing.assert_frame_equal(schema.parse_production(quoted, "prod.csv"), minimal)
+    reference_rows = [_replace(REFERENCE_ROW, "Student_ID", str(index)) for index in range(1, 50)]
+    pd.testing.assert_frame_equal(
+        schema.parse_reference(written(reference_rows, csv.QUOTE_ALL, REFERENCE_HEADER), "ref.csv"),
+        schema.parse_reference(reference(*reference_rows), "ref.csv"),
+    )
+
+
+def test_bad_values_in_quoted_fields_give_the_same_errors_and_quarantine() -> None:
+    rows = list(GOOD_ROWS)
+    for line in sorted(BAD_LINES):
+        rows.insert(line - 2, BAD_LINES[line][0])
+    quoted = written(rows, csv.QUOTE_ALL)
+
+    parsed = schema.parse_production_rows(quoted, "prod.csv", max_quarantine_share=0.02)
+
+    unquoted = schema.parse_production_rows(with_bad_lines(BAD_LINES), "prod.csv", max_quarantine_share=0.02)
+    assert [(row.line, row.reason) for row in parsed.quarantined] == [
+        (row.line, row.reason) for row in unquoted.quarantined
+    ]
+    for row in parsed.quarantined:  # the line as it is in the file, quotes and all
+        assert row.text == quoted.decode().split("\n")[row.line - 1]
+        assert row.text.startswith('"')
+    pd.testing.assert_frame_equal(parsed.rows, unquoted.rows)
+    with pytest.raises(StepError) as refused:
+        schema.parse_production_rows(quoted, "prod.csv", max_quarantine_share=0.01)
+    assert str(refused.value).startswith("prod.csv: line 5: column Age value '99' is outside [16, 60] (8 of 408")
+
+
+def test_a_quoted_comma_is_part_of_its_value() -> None:
+    fields = PRODUCTION_ROW.split(",")
+    fields[schema.PRODUCTION_COLUMNS.index("Department")] = "Engineering, Civil"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    row = buffer.getvalue()
+    assert '"Engineering, Civil"' in row
+    raw = production(*GOOD_ROWS[:200], row, *GOOD_ROWS[200:])
+
+    parsed = schema.parse_production_rows(raw, "prod.csv", max_quarantine_share=0.01)
+
+    [bad] = parsed.quarantined
+    assert (bad.line, bad.text) == (202, row)
+    assert bad.reason.startswith("column Department value 'Engineering, Civil' is not one of")
+    assert len(parsed.rows) == len(GOOD_ROWS)
+
+
+QUOTING = "quoting is not valid CSV on this line (an unclosed quote, or text after a closing quote)"
+QUOTING_PROBLEMS = {
+    # csv writes a value holding a line break as one quoted field over two lines: both lines are bad.
+    "quoted line break": (
+        written([_production_row("Gender", "Fe\nmale")], csv.QUOTE_ALL).decode().split("\n")[1:3],
+        [(3, QUOTING), (4, "10 fields, fewer than the 12 columns")],
+    ),
+    "unclosed quote": ([_production_row("Gender", '"Female')], [(3, QUOTING)]),
+    "text after a closing quote": ([_production_row("Gender", '"Fe"male')], [(3, QUOTING)]),
+}
+
+
+@pytest.mark.parametrize(("bad", "problems"), QUOTING_PROBLEMS.values(), ids=QUOTING_PROBLEMS.keys())
+def test_quoting_that_does_not_close_on_its_line_is_a_bad_line(bad: list[str], problems: list[tuple[int, str]]) -> None:
+    raw = production(PRODUCTION_ROW, *bad, *GOOD_ROWS)
+
+    with pytest.raises(StepError, match=rf"^prod.csv: line 3: {re.escape(QUOTING)}"):
+        schema.parse_production(raw, "prod.csv")
+    parsed = schema.parse_production_rows(raw, "prod.csv", max_quarantine_share=0.01)
+    assert [(row.line, row.reason) for row in parsed.quarantined] == problems
+    assert len(parsed.rows) == 1 + len(GOOD_ROWS)
+
+
+def test_a_carriage_return_inside_a_line_is_refused_rather_than_misnumbered() -> None:
+    raw = production(PRODUCTION_ROW, _production_row("Gender", "Ma\rle"), *GOOD_ROWS)
+    with pytest.raises(StepError, match=r"^prod.csv: line 3: a carriage return inside the line$"):
+        schema.parse_production_rows(raw, "prod.csv", max_quarantine_share=0.01)

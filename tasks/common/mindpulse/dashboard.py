@@ -108,6 +108,9 @@ def _panel(title: str, note: str, content: str) -> str:
 
 WIDTH, HEIGHT = 760, 240
 LEFT, RIGHT, TOP, BOTTOM = 52, 20, 18, 34
+# The charts' text size (set on the <svg>, so the CSS does not repeat it) and the least room between labels.
+TICK_FONT_SIZE, LABEL_GAP = 11, 8
+SHORT_TICK, LONG_TICK = "%d %b %H:%M", "%d %b %H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,10 @@ def _chart(
         )
         parts.append(f'<a href="{point.href}">{circle}</a>' if point.href else circle)
     label = f"{escape(field)} over time, {len(points)} points"
-    return f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{label}">{"".join(parts)}</svg>'
+    return (
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" font-size="{TICK_FONT_SIZE}" role="img" '
+        f'aria-label="{label}">{"".join(parts)}</svg>'
+    )
 
 
 def _point_color(entry: dict[str, Any], value: float, colors: dict[str, str] | None, threshold: float | None) -> str:
@@ -209,35 +215,65 @@ def _x(moment: datetime, span: tuple[datetime, datetime]) -> float:
 
 
 def _time_labels(moments: list[datetime], span: tuple[datetime, datetime]) -> list[str]:
-    """The first, middle and last run on the time axis (one label when all runs share a moment)."""
+    """The first and last run on the time axis, and the run nearest the middle whose label overlaps
+    neither (none when runs bunch up at one end); one label when all runs share a moment. Labels show
+    seconds only when minutes would print two of them alike."""
     distinct = sorted(set(moments))
     if len(distinct) == 1:
         chosen = [(distinct[0], "middle")]
     else:
         chosen = [(distinct[0], "start"), (distinct[-1], "end")]
-        if len(distinct) > 2:
-            chosen.insert(1, (distinct[len(distinct) // 2], "middle"))
+        centre = (LEFT + WIDTH - RIGHT) / 2
+        for moment in sorted(distinct[1:-1], key=lambda m: abs(_x(m, span) - centre)):
+            # Judged at the longer format, so whichever format is shown fits.
+            extent = _label_extent(_x(moment, span), f"{moment:{LONG_TICK}}", "middle")
+            if all(_apart(extent, _label_extent(_x(m, span), f"{m:{LONG_TICK}}", a)) for m, a in chosen):
+                chosen.insert(1, (moment, "middle"))
+                break
+    shown = SHORT_TICK if len({f"{m:{SHORT_TICK}}" for m, _ in chosen}) == len(chosen) else LONG_TICK
     return [
         f'<text class="tick" x="{_x(moment, span):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}">'
-        f"{moment:%d %b %H:%M}</text>"
+        f"{moment:{shown}}</text>"
         for moment, anchor in chosen
     ]
+
+
+def label_width(text: str) -> float:
+    """A generous estimate of a tick label's width in SVG units: digits and letters of the sans-serif
+    tick font average about 0.6 em."""
+    return len(text) * TICK_FONT_SIZE * 0.6
+
+
+def _label_extent(x: float, text: str, anchor: str) -> tuple[float, float]:
+    """Where a label anchored at x with `anchor` starts and ends."""
+    width = label_width(text)
+    start = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+    return start, start + width
+
+
+def _apart(one: tuple[float, float], other: tuple[float, float]) -> bool:
+    return one[1] + LABEL_GAP <= other[0] or other[1] + LABEL_GAP <= one[0]
 
 
 def _version_marks(
     history: list[dict[str, Any]], moments: list[datetime], span: tuple[datetime, datetime]
 ) -> list[str]:
     """A dashed vertical line where the live model version changed, labelled unless labels would overlap."""
-    marks, last_label_x = [], -math.inf
+    marks, last_label_end = [], -math.inf
     for previous, entry, moment in zip(history, history[1:], moments[1:], strict=False):
         if entry.get("model_version") == previous.get("model_version"):
             continue
         x = _x(moment, span)
         marks.append(f'<line class="change" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>')
-        if x - last_label_x > 70:
-            version = escape(str(entry.get("model_version") or "unknown"))
-            marks.append(f'<text class="tick" x="{x + 4:.1f}" y="{TOP + 10}">{version}</text>')
-            last_label_x = x
+        version = str(entry.get("model_version") or "unknown")
+        # Right of its line, or left of it where the chart ends.
+        x_text, anchor = (x + 4, "start") if x + 4 + label_width(version) <= WIDTH else (x - 4, "end")
+        begin, end = _label_extent(x_text, version, anchor)
+        if begin >= last_label_end + LABEL_GAP:
+            marks.append(
+                f'<text class="tick" x="{x_text:.1f}" y="{TOP + 10}" text-anchor="{anchor}">{escape(version)}</text>'
+            )
+            last_label_end = end
     return marks
 
 

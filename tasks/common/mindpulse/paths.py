@@ -15,6 +15,9 @@ Three volumes, mounted at fixed paths in every step container:
 
 /models    versions/vNNNN/model.joblib + metadata.json   every trained model, promoted or rejected by the
                                                          gate; written once, never modified
+           versions/vNNNN/MLmodel + input_example.json   what the model expects and returns, in MLflow's
+                                                         model-signature format (`signature`); versions
+                                                         registered before signatures have neither
            current -> versions/vNNNN                     relative symlink, switched atomically:
                                                          serving loads /models/current/model.joblib
            audit.jsonl                                   one line per decision: promoted, rejected, rolled back
@@ -180,3 +183,6 @@ def find_reports(reports_dir: Path) -> dict[str, dict[str, dict[str, Path]]]:
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+# MLflow's own file names, so MLflow tooling finds them in a version folder.
+SIGNATURE_FILE = "MLmodel"
+INPUT_EXAMPLE_FILE = "input_example.json"

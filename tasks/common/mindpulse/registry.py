@@ -1,12 +1,13 @@
 """The model registry on the models volume (standard library only).
 
-Every trained model is registered as an immutable folder `versions/vNNNN/` holding `model.joblib`
-and `metadata.json` (the model file's SHA-256, its metrics, data hashes, the image that trained it,
-and the gate's decision: "promoted" or "rejected"). `current` is a relative symlink to the live
-version. Registering writes the folder completely under a temporary name and renames it into
-place; going live swaps the symlink with one atomic rename. A reader following `current` therefore
-always finds a complete version, and the serving side loads one stable path:
-/models/current/model.joblib.
+Every trained model is registered as an immutable folder `versions/vNNNN/` holding `model.joblib`,
+`metadata.json` (the model file's SHA-256, its metrics, data hashes, the image that trained it,
+and the gate's decision: "promoted" or "rejected") and its signature in MLflow's format (`MLmodel`,
+`input_example.json`: see `mindpulse.signature`), checked whenever the model is loaded. `current`
+is a relative symlink to the live version. Registering writes the folder completely under a
+temporary name and renames it into place; going live swaps the symlink with one atomic rename.
+A reader following `current` therefore always finds a complete version, and the serving side
+loads one stable path: /models/current/model.joblib.
 
 `audit.jsonl` gets one line per decision (promoted, rejected, rolled back): which version was live
 when, and why.
@@ -25,10 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mindpulse import atomic
-from mindpulse.paths import METADATA_FILE, MODEL_FILE, VERSION_PATTERN, Layout, utc_stamp
+from mindpulse import atomic, signature
+from mindpulse.paths import METADATA_FILE, MODEL_FILE, SIGNATURE_FILE, VERSION_PATTERN, Layout, utc_stamp
 from mindpulse.protocol import StepError, say
 from mindpulse.results import Backup, Rollback
+from mindpulse.signature import Signature
 
 PROMOTED, REJECTED = "promoted", "rejected"
 # The gate's figures (mindpulse.gate.decide) the audit line repeats: the decision can be checked from the
@@ -104,7 +106,28 @@ def verified_model_path(layout: Layout, version: str | None = None) -> Path:
         raise StepError(f"{model}: model file is missing")
     if file_sha256(model) != metadata.get("model_sha256"):
         raise StepError(f"{model}: checksum does not match its {METADATA_FILE}; refusing to load it")
+    verified_signature(layout, version)
     return model
+
+
+def verified_signature(layout: Layout, version: str) -> Signature | None:
+    """The signature of `version`, checked: well formed, matching its checksum and the model's features.
+    None for a version registered before signatures, which still loads."""
+    folder = layout.versions_dir / version
+    metadata = version_metadata(layout, version)
+    path = folder / SIGNATURE_FILE
+    expected = metadata.get("signature_sha256")
+    if expected is not None and not path.is_file():
+        raise StepError(f"{path}: model signature is missing (its {METADATA_FILE} records one)")
+    found = signature.read(folder)
+    if found is None:
+        return None
+    if expected is not None and file_sha256(path) != expected:
+        raise StepError(f"{path}: checksum does not match its {METADATA_FILE}; refusing to load the model")
+    features = metadata.get("features")
+    if features is not None and [column.name for column in found.inputs] != features:
+        raise StepError(f"{path}: signature inputs are not the model's features {features}")
+    return found
 
 
 def find_version(layout: Layout, key: str, value: Any) -> str | None:
@@ -116,14 +139,20 @@ def find_version(layout: Layout, key: str, value: Any) -> str | None:
 
 
 def register(
-    layout: Layout, metadata: dict[str, Any], write_model: Callable[[Path], None], promote: bool, reason: str
+    layout: Layout,
+    metadata: dict[str, Any],
+    write_model: Callable[[Path], None],
+    promote: bool,
+    reason: str,
+    model_signature: Signature | None = None,
 ) -> str:
-    """Register a new version with `write_model(path)` writing the model file; make it live if `promote`."""
+    """Register a new version with `write_model(path)` writing the model file, and its signature; make
+    it live if `promote`."""
     version = next_version(layout)
     layout.versions_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.versions_dir))
     try:
-        _write_version(layout, staging, version, metadata, write_model, promote, reason)
+        _write_version(layout, staging, version, metadata, write_model, promote, reason, model_signature)
         os.rename(staging, layout.versions_dir / version)
     except OSError as error:
         raise StepError(f"{layout.versions_dir / version}: cannot register the new model: {error.strerror}") from None
@@ -141,6 +170,7 @@ def _write_version(
     write_model: Callable[[Path], None],
     promote: bool,
     reason: str,
+    model_signature: Signature | None,
 ) -> None:
     write_model(staging / MODEL_FILE)
     document = {
@@ -151,6 +181,10 @@ def _write_version(
         "live_when_registered": current_version(layout),
         "model_sha256": file_sha256(staging / MODEL_FILE),
     }
+    if model_signature is not None:
+        signature.write(staging, model_signature)
+        # Its checksum also says a signature is expected: a version that lost its MLmodel is refused.
+        document["signature_sha256"] = file_sha256(staging / SIGNATURE_FILE)
     atomic.write_json(staging / METADATA_FILE, document)
     staging.chmod(0o755)
 

@@ -10,6 +10,11 @@ Production data (appended by the serving API):
 Errors name the file, the line (the header is line 1) and the column, and nothing is repaired
 silently: a step that gets bad input stops before it changes anything.
 
+Standard CSV quoting (RFC 4180, as Python's `csv.QUOTE_ALL` or `QUOTE_MINIMAL` write it) is read like
+unquoted values. A quoted field may not hold a line break (no column needs one): every row is one line,
+so line numbers stay physical lines and the append protocol's line counts stay right; a line whose
+quotes do not close on it is a bad line.
+
 Quarantine (production data only, `parse_production_rows`): a few bad rows among many good ones
 (a value out of range, an unseen category, an empty or non-numeric cell, a line with the wrong
 number of fields, a repeated header line) are set aside with their line number, text and reason,
@@ -26,6 +31,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -34,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from mindpulse.protocol import StepError
+from mindpulse.signature import Column, Signature
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,20 @@ def labelled(production: pd.DataFrame) -> pd.DataFrame:
     return production[production[ACTUAL].notna()]
 
 
+def model_signature(example: pd.DataFrame) -> Signature:
+    """What every model takes and returns, from the data contract, with `example`'s feature columns as
+    the input example: integers are MLflow longs, other numbers doubles, categories strings."""
+    inputs = tuple(
+        Column(name, "long" if spec.integer else "double", spec.low, spec.high)
+        if (spec := NUMERIC_FEATURES.get(name))
+        else Column(name, "string", categories=CATEGORICAL_FEATURES[name])
+        for name in FEATURES
+    )
+    output = Column(PREDICTION, "long", categories=(0, 1))  # 1: at risk of depression
+    rows = json.loads(example[list(FEATURES)].to_json(orient="split", index=False))
+    return Signature(inputs, (output,), {"columns": rows["columns"], "data": rows["data"]})
+
+
 def _check_file(raw: bytes, source: str, columns: tuple[str, ...]) -> None:
     """Problems of the file as a whole: these are never quarantined."""
     if not raw.strip():
@@ -162,7 +184,7 @@ def _check_file(raw: bytes, source: str, columns: tuple[str, ...]) -> None:
     if not text.endswith("\n"):
         line = text.count("\n") + 1
         raise StepError(f"{source}: line {line}: truncated last line (no newline at the end of the file)")
-    header = text.split("\n", 1)[0].rstrip("\r").split(",")
+    header = next(csv.reader([text.split("\n", 1)[0].rstrip("\r")]))
     _check_header(header, columns, source)
     if text.count("\n") == 1:
         raise StepError(f"{source}: has a header but no rows")
@@ -200,11 +222,24 @@ class _Lines:
         return raw[self.starts[index] : self.ends[index]].decode("utf-8").rstrip("\r")
 
 
-def _field_counts(data: np.ndarray, lines: _Lines) -> np.ndarray:
-    """Fields per line. No column holds a comma, so counting separators is exact; pandas would
-    silently pad short rows or shift long ones into an index."""
+# The field count of a line whose quoting cannot be read on its own (an unclosed quote: a quoted line
+# break, which no column needs, or a stray quote).
+BAD_QUOTING = -1
+
+
+def _field_counts(raw: bytes, data: np.ndarray, lines: _Lines) -> np.ndarray:
+    """Fields per line. No valid value holds a comma, so counting separators is exact for a line
+    without quotes (and fast); a line with a quote (RFC 4180 quoting, as `csv.QUOTE_ALL` writes)
+    is counted by the csv module, each physical line on its own. pandas would silently pad short
+    rows, shift long ones into an index, or join lines at an unclosed quote."""
     commas_before = np.searchsorted(np.flatnonzero(data == ord(",")), lines.ends)
-    return np.diff(commas_before, prepend=0) + 1
+    counts = np.diff(commas_before, prepend=0) + 1
+    for index in np.unique(np.searchsorted(lines.ends, np.flatnonzero(data == ord('"')))).tolist():
+        try:
+            counts[index] = len(next(csv.reader([lines.text(raw, index)], strict=True)))
+        except csv.Error:
+            counts[index] = BAD_QUOTING
+    return counts
 
 
 def _first(mask: pd.Series) -> int:
@@ -234,7 +269,7 @@ class _Table:
         self.source = source
         data = np.frombuffer(raw, dtype=np.uint8)
         self.lines = _Lines.of(data)
-        counts = _field_counts(data, self.lines)
+        counts = _field_counts(raw, data, self.lines)
         self.expected = len(columns)
         self.wrong_fields = np.flatnonzero(counts != self.expected)  # line indexes, the header is 0
         self.wrong_counts = counts[self.wrong_fields]
@@ -244,12 +279,17 @@ class _Table:
             keep_to = np.concatenate((self.lines.starts[self.wrong_fields], [len(raw)])).tolist()
             view = memoryview(raw)
             raw = b"".join(view[start:end] for start, end in zip(keep_from, keep_to, strict=True))
-        # Numeric columns are left to pandas' C parser (fast); anything it cannot read as a number
-        # stays text and is pinpointed by `numbers`. No value holds a quote: a quote is read as a
-        # character (so it makes its value bad) and can never join lines, so rows and lines match.
+        # Numeric columns are left to pandas' C parser (fast), quoted or not; anything it cannot read as
+        # a number stays text and is pinpointed by `numbers`. Every line left has its quotes closed on
+        # that line, so no quote can join lines: rows and lines match.
         text_columns = {name: str for name in columns if name not in NUMERIC_FEATURES and name != ID}
-        self.frame = pd.read_csv(io.BytesIO(raw), dtype=text_columns, keep_default_na=False, quoting=csv.QUOTE_NONE)
+        self.frame = pd.read_csv(io.BytesIO(raw), dtype=text_columns, keep_default_na=False)
         self.line_indexes = np.delete(np.arange(1, len(self.lines.ends)), self.wrong_fields - 1)
+        if len(self.frame) != len(self.line_indexes):
+            # pandas also ends a row at a lone carriage return: rows and line numbers would not match.
+            stray = re.search(rb"\r(?!\n)", self.raw)
+            line = self.raw[: stray.start() if stray else 0].count(b"\n") + 1
+            raise StepError(f"{source}: line {line}: a carriage return inside the line")
         self.bad = np.zeros(len(self.frame), dtype=bool)
         self.findings: list[_Finding] = []
         self.dtypes: dict[str, str] = {}
@@ -325,7 +365,10 @@ class _Table:
         problems = []
         for index, found in zip(self.wrong_fields[take], self.wrong_counts[take], strict=True):
             relation = "fewer" if found < self.expected else "more"
-            problems.append((int(index) + 1, f"{found} fields, {relation} than the {self.expected} columns"))
+            reason = f"{found} fields, {relation} than the {self.expected} columns"
+            if found == BAD_QUOTING:
+                reason = "quoting is not valid CSV on this line (an unclosed quote, or text after a closing quote)"
+            problems.append((int(index) + 1, reason))
         for finding in self.findings:
             for row in finding.rows[take]:
                 problems.append((int(self.line_indexes[row]) + 1, self._reason(finding, int(row))))

@@ -55,6 +55,8 @@ MIN_EVALUATION_ROWS = 50
 FOREST_MAX_SAMPLES = 50_000
 # The winner is refitted with its validation rows when they are more than this share of its window.
 REFIT_SHARE = 0.05
+# Training rows stored with each version as its input example (MLflow's input_example.json).
+EXAMPLE_ROWS = 5
 
 
 def build_pipeline(algorithm: str, seed: int, rows: int) -> Pipeline:
@@ -404,7 +406,12 @@ def _train_and_register(
         **provenance,
     }
     version = registry.register(
-        layout, metadata, lambda path: joblib.dump(challenger.model, path), decision.promote, decision.reason
+        layout,
+        metadata,
+        lambda path: joblib.dump(challenger.model, path),
+        decision.promote,
+        decision.reason,
+        schema.model_signature(training.head(EXAMPLE_ROWS)),
     )
     say(f"{'promoted' if decision.promote else 'rejected'} {challenger.name} as {version}: {decision.reason}")
     return version

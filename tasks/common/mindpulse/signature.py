@@ -1,0 +1,150 @@
+"""What a registered model expects and returns, in MLflow's model-signature format (standard library only).
+
+Each version folder holds, next to model.joblib:
+
+    MLmodel             MLflow's model file. `signature.inputs` / `signature.outputs` are JSON strings of
+                        MLflow column specs ({"type": "double", "name": "CGPA", "required": true}; types
+                        long, double, string, ...), `saved_input_example_info` points at the example, and
+                        `metadata.mindpulse_data_contract` holds the data contract's ranges and categories
+                        per column, which MLflow's column specs cannot express. `metadata` is MLflow's own
+                        slot for free-form model metadata, so `mlflow.models.Model.load(folder).metadata`
+                        reads it, while the signature stays plain MLflow that serving tools enforce.
+    input_example.json  a few training rows, pandas "split" orient: {"columns": [...], "data": [[...]]}
+
+MLmodel is written as JSON. JSON is YAML (YAML 1.2 is a superset, and PyYAML's safe_load, which MLflow
+uses, reads it), so MLflow reads the file while the images without a YAML library can check it.
+It declares no MLflow flavor: model.joblib is a joblib file, loaded by joblib, not through MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mindpulse import atomic
+from mindpulse.paths import INPUT_EXAMPLE_FILE, SIGNATURE_FILE
+from mindpulse.protocol import StepError
+
+# MLflow's column types (mlflow.types.DataType).
+MLFLOW_TYPES = frozenset({"boolean", "integer", "long", "float", "double", "string", "binary", "datetime"})
+CONTRACT_KEY = "mindpulse_data_contract"
+BOUNDS = ("minimum", "maximum", "categories")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input or output column: its MLflow type and what the data contract allows in it."""
+
+    name: str
+    type: str
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str | int, ...] | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "required": True}
+
+    def bounds(self) -> dict[str, Any]:
+        values = {"minimum": self.minimum, "maximum": self.maximum, "categories": self.categories}
+        given = {key: value for key, value in values.items() if value is not None}
+        return {key: list(value) if key == "categories" else value for key, value in given.items()}
+
+
+@dataclass(frozen=True)
+class Signature:
+    inputs: tuple[Column, ...]
+    outputs: tuple[Column, ...]
+    # {"columns": [...], "data": [[...], ...]}: rows of the inputs, or None without an example.
+    example: dict[str, Any] | None = None
+
+
+def write(folder: Path, signature: Signature) -> None:
+    """Write MLmodel (and input_example.json when there is an example) into a version folder."""
+    columns = (*signature.inputs, *signature.outputs)
+    document: dict[str, Any] = {
+        "flavors": {},
+        "utc_time_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "signature": {
+            "inputs": json.dumps([column.spec() for column in signature.inputs]),
+            "outputs": json.dumps([column.spec() for column in signature.outputs]),
+            "params": None,
+        },
+        "metadata": {CONTRACT_KEY: {column.name: column.bounds() for column in columns}},
+    }
+    if signature.example is not None:
+        atomic.write_json(folder / INPUT_EXAMPLE_FILE, signature.example)
+        document["saved_input_example_info"] = {
+            "artifact_path": INPUT_EXAMPLE_FILE,
+            "type": "dataframe",
+            "pandas_orient": "split",
+        }
+    atomic.write_json(folder / SIGNATURE_FILE, document)
+
+
+def read(folder: Path) -> Signature | None:
+    """The signature of a version folder, checked; None when it has none (registered before signatures).
+
+    StepError naming the file when MLmodel or its input example is not what `write` writes."""
+    path = folder / SIGNATURE_FILE
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        inputs = _columns(document, "inputs")
+        outputs = _columns(document, "outputs")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise StepError(f"{path}: malformed model signature ({_describe(error)})") from None
+    example = _example(folder, document, inputs) if "saved_input_example_info" in document else None
+    return Signature(inputs, outputs, example)
+
+
+def _columns(document: dict[str, Any], side: str) -> tuple[Column, ...]:
+    specs = json.loads(document["signature"][side])
+    contract = document.get("metadata", {}).get(CONTRACT_KEY, {})
+    if not isinstance(specs, list) or not specs:
+        raise ValueError(f"signature {side} is not a list of column specs")
+    columns = []
+    for spec in specs:
+        if not isinstance(spec.get("name"), str) or spec.get("type") not in MLFLOW_TYPES:
+            raise ValueError(f"signature {side}: {json.dumps(spec)} needs a name and one of the MLflow types")
+        bounds = contract.get(spec["name"], {})
+        if not isinstance(bounds, dict) or set(bounds) - set(BOUNDS):
+            raise ValueError(f"{CONTRACT_KEY}: {spec['name']}: only {', '.join(BOUNDS)} may be given")
+        categories = bounds.get("categories")
+        columns.append(
+            Column(
+                spec["name"],
+                spec["type"],
+                bounds.get("minimum"),
+                bounds.get("maximum"),
+                None if categories is None else tuple(categories),
+            )
+        )
+    names = [column.name for column in columns]
+    if len(set(names)) != len(names):
+        raise ValueError(f"signature {side}: a column is named twice")
+    return tuple(columns)
+
+
+def _example(folder: Path, document: dict[str, Any], inputs: tuple[Column, ...]) -> dict[str, Any]:
+    info = document["saved_input_example_info"]
+    path = folder / str(info.get("artifact_path") if isinstance(info, dict) else "")
+    try:
+        example = json.loads(path.read_text(encoding="utf-8"))
+        columns, rows = example["columns"], example["data"]
+    except FileNotFoundError:
+        raise StepError(f"{path}: input example named by {folder / SIGNATURE_FILE} is missing") from None
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise StepError(f"{path}: malformed input example ({_describe(error)})") from None
+    if columns != [column.name for column in inputs]:
+        raise StepError(f"{path}: columns {columns} are not the signature's inputs")
+    if not isinstance(rows, list) or not rows or any(not isinstance(r, list) or len(r) != len(columns) for r in rows):
+        raise StepError(f"{path}: every row of the input example needs one value per column")
+    return example
+
+
+def _describe(error: Exception) -> str:
+    return f"no {error}" if isinstance(error, KeyError) else str(error)

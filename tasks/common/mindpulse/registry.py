@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from mindpulse import atomic
-from mindpulse.paths import METADATA_FILE, MODEL_FILE, VERSION_PATTERN, Layout, utc_stamp
+from mindpulse.paths import METADATA_FILE, MODEL_FILE, VERSION_PATTERN, Layout, temp_prefix, utc_stamp
 from mindpulse.protocol import StepError, say
 from mindpulse.results import Backup, Rollback
 
 PROMOTED, REJECTED = "promoted", "rejected"
+# The metadata key naming the run stamp of the production rows a version was trained on: its archive and
+# quarantine files carry that stamp, and retention keeps them while the version is kept.
+PRODUCTION_STAMP = "production_stamp"
 
 
 def current_version(layout: Layout) -> str | None:
@@ -109,7 +112,7 @@ def register(
     """Register a new version with `write_model(path)` writing the model file; make it live if `promote`."""
     version = next_version(layout)
     layout.versions_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.versions_dir))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(layout.versions_dir / version), dir=layout.versions_dir))
     try:
         _write_version(layout, staging, version, metadata, write_model, promote, reason)
         os.rename(staging, layout.versions_dir / version)
@@ -158,7 +161,7 @@ def rollback(layout: Layout, to_version: str | None, reason: str, requested_by: 
     reason = reason.strip()
     by = requested_by or getpass.getuser()
     live = current_version(layout)
-    target = to_version or _previously_live(layout, live)
+    target = to_version or previously_live(layout, live)
     if target is None:
         raise StepError(f"{layout.audit_log}: no earlier live version to roll back to; name one with --to")
     verified_model_path(layout, target)
@@ -172,8 +175,8 @@ def rollback(layout: Layout, to_version: str | None, reason: str, requested_by: 
     return Rollback(rolled_back=True, version=target, previous=live, reason=reason)
 
 
-def _previously_live(layout: Layout, live: str | None) -> str | None:
-    """The version that was live just before `live` became live."""
+def previously_live(layout: Layout, live: str | None) -> str | None:
+    """The version that was live just before `live` became live: where a rollback without --to goes."""
     for entry in reversed(audit_entries(layout)):
         if entry["event"] in {PROMOTED, "rolled_back"} and entry["version"] == live:
             return entry["previous"]
@@ -196,7 +199,6 @@ def audit_entries(layout: Layout) -> list[dict[str, Any]]:
 
 def _audit(layout: Layout, event: str, version: str, previous: str | None, reason: str, by: str = "pipeline") -> None:
     entry = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "event": event,
         "version": version,
         "previous": previous,
@@ -204,6 +206,20 @@ def _audit(layout: Layout, event: str, version: str, previous: str | None, reaso
         "reason": reason,
         "by": by,
     }
+    _append_audit(layout, entry)
+
+
+def audit_deletion(layout: Layout, deleted: str, reason: str) -> None:
+    """The audit line of something retention deletes (`deleted`: its path on its volume, e.g.
+    models/versions/v0003). It names no "version": that key means a registration decision."""
+    _append_audit(
+        layout,
+        {"event": "deleted", "deleted": deleted, "live": current_version(layout), "reason": reason, "by": "retention"},
+    )
+
+
+def _append_audit(layout: Layout, entry: dict[str, Any]) -> None:
+    entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     layout.models_dir.mkdir(parents=True, exist_ok=True)
     # One write of one whole line in append mode: lines never interleave, and a short write (a full
@@ -218,7 +234,7 @@ def _audit(layout: Layout, event: str, version: str, previous: str | None, reaso
 
 
 def _point_current_at(layout: Layout, version: str) -> None:
-    link = layout.models_dir / f".current.{version}.tmp"
+    link = layout.current_link_temp(version)
     link.unlink(missing_ok=True)
     link.symlink_to(Path(layout.versions_dir.name) / version)
     os.replace(link, layout.current_model_dir)

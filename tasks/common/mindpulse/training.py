@@ -37,7 +37,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mindpulse import atomic, catalog, registry, schema
+from mindpulse import atomic, catalog, production, registry, schema
 from mindpulse.paths import Layout
 from mindpulse.production import digest, has_rows
 from mindpulse.protocol import StepError, say
@@ -288,9 +288,9 @@ def train_new_model(
 ) -> Training:
     """The retrain step: train on merge_production_data's files, judged on its held-out rows."""
     settings = TrainingSettings(selection_metric, seed, validation_share, promotion_tolerance, force_promote)
-    return train_and_register(
-        layout, layout.training_data, layout.evaluation_data, settings, provenance={"trained_by": "retrain"}
-    )
+    consumed = production.Consumption.load(layout)
+    provenance = {"trained_by": "retrain", registry.PRODUCTION_STAMP: consumed.stamp if consumed else None}
+    return train_and_register(layout, layout.training_data, layout.evaluation_data, settings, provenance)
 
 
 def _train_and_register(

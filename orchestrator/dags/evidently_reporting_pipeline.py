@@ -22,7 +22,7 @@ Every file of one run carries the same stamp, taken from the run. Runs every six
 `ml_retrain_pipeline` promotes a model (asset `mindpulse_current_model`).
 
 **Trigger with parameters**: `max_reports`, `drift_threshold`, `max_quarantine_share`, `keep_versions`,
-`keep_days`, `dry_run`. Their defaults
+`keep_files`, `keep_days`, `dry_run`, `disk_alert_share`. Their defaults
 come from the Airflow Variables `mindpulse_<param>`, else the environment (`MINDPULSE_MAX_REPORTS`, ...).
 `MINDPULSE_REPORTING_SCHEDULE` replaces the six-hourly cron schedule.
 """

@@ -436,6 +436,8 @@ Exit:     0 done, 1 something could not be deleted or logged (it stays)""",
                 "newest archive files, and newest quarantine files, always kept",
                 minimum=1,
                 maximum=100_000,
+                in_form=True,
+                title="Production files to keep",
             ),
             Parameter(
                 "keep_days",

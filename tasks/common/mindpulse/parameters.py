@@ -205,4 +205,6 @@ DISK_ALERT_SHARE = Parameter(
     "share of a volume's disk in use above which the summary alerts",
     minimum=0.0,
     maximum=1.0,
+    in_form=True,
+    title="Disk alert share",
 )

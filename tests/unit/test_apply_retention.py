@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mindpulse import catalog, production, registry
+from mindpulse import catalog, production, registry, retention
 from mindpulse.paths import METADATA_FILE, MODEL_FILE, TEMP_SUFFIX, Layout, temp_prefix, trash_name, utc_stamp
 from mindpulse.protocol import StepError
 from mindpulse.retention import apply_retention, plan
@@ -250,3 +250,23 @@ def test_a_running_writer_is_never_swept() -> None:
     """The shortest sweep age is longer than the longest step may run."""
     [age] = [p for p in catalog.step("apply_retention").parameters if p.name == "temp_max_age_hours"]
     assert age.minimum * 60 > max(step.timeout_minutes for step in catalog.STEPS)
+
+
+def test_a_version_rolled_back_to_after_the_plan_is_not_deleted(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded_volumes(layout)
+    real_plan = retention.plan
+
+    def plan_then_rollback(*args: object, **kwargs: object) -> retention.Plan:
+        decided = real_plan(*args, **kwargs)
+        assert "v0002" in {item.path.name for item in decided.delete}
+        registry.rollback(layout, "v0002", "a person rolls back while retention runs", "ana")
+        return decided
+
+    monkeypatch.setattr(retention, "plan", plan_then_rollback)
+
+    done = apply_retention(layout, keep_versions=1, keep_files=1, keep_days=0, temp_max_age_hours=6, dry_run=False)
+
+    assert done.deleted["version"] == ["v0001", "v0003"]
+    assert registry.verified_model_path(layout).parent.name == "v0002"

@@ -110,9 +110,9 @@ def plan(layout: Layout, keep_versions: int, keep_files: int, keep_days: int, no
 
     # The production rows a kept version was trained on, and those of a retrain still under way.
     data_guard = {
-        metadata.get(registry.PRODUCTION_STAMP): f"training data of {item.path.name}"
+        stamp: f"training data of {item.path.name}"
         for item in kept_versions
-        if (metadata := _metadata(item.path))
+        if (stamp := (_metadata(item.path) or {}).get(registry.PRODUCTION_STAMP))
     }
     pending = _pending_stamp(layout)
     if pending:
@@ -126,7 +126,8 @@ def plan(layout: Layout, keep_versions: int, keep_files: int, keep_days: int, no
     kept = {VERSION: len(kept_versions), BACKUP: len(kept_backups)}
     for kind in (ARCHIVE, QUARANTINE):
         kept[kind] = len(_select(items[kind], keep_files, window_start, protected, delete))
-    return Plan(delete=delete, kept=kept, protected=protected)
+    present = {item.path.name for found in items.values() for item in found}
+    return Plan(delete=delete, kept=kept, protected={name: why for name, why in protected.items() if name in present})
 
 
 def _select(
@@ -225,8 +226,11 @@ def stale_leftovers(layout: Layout, max_age: timedelta, now: datetime) -> list[P
         for path in folder.iterdir() if folder.is_dir() else ():
             if not TEMP_NAME.fullmatch(path.name):
                 continue
-            if path.name.startswith(TRASH_PREFIX) or now - _newest_change(path) > max_age:
-                found.append(path)
+            try:
+                if path.name.startswith(TRASH_PREFIX) or now - _newest_change(path) > max_age:
+                    found.append(path)
+            except FileNotFoundError:
+                continue  # its writer finished (renamed or removed it) while we looked
     return sorted(found)
 
 
@@ -254,13 +258,19 @@ def apply_retention(
         say(f"{verb} stale temporary {_on_volume(layout, path)}")
         if not dry_run:
             freed += _remove(path)
+    gone: list[Item] = []
     for item, reason in sorted(decided.delete.items(), key=lambda pair: str(pair[0].path)):
+        if item.kind == VERSION and registry.current_version(layout) == item.path.name:
+            # A rollback made it live after the plan was made: it is protected now.
+            say(f"kept version {item.path.name}: live since retention started")
+            continue
         say(f"{verb} {item.kind} {_on_volume(layout, item.path)}: {reason}")
         if not dry_run:
             freed += _delete_audited(layout, item.path, reason)
+        gone.append(item)
     for name, why in sorted(decided.protected.items()):
         say(f"kept {name}: {why}")
-    deleted = {kind: sorted(item.path.name for item in decided.delete if item.kind == kind) for kind in KINDS}
+    deleted = {kind: sorted(item.path.name for item in gone if item.kind == kind) for kind in KINDS}
     return Retention(
         dry_run=dry_run,
         deleted=deleted,
@@ -288,13 +298,15 @@ def _delete_audited(layout: Layout, path: Path, reason: str) -> int:
 
 
 def _remove(path: Path) -> int:
-    """Delete a file or a folder tree; its size in bytes."""
-    size = tree_size(path)
+    """Delete a file or a folder tree; its size in bytes (0 when it is gone already)."""
     try:
+        size = tree_size(path)
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
-            path.unlink(missing_ok=True)
+            path.unlink()
+    except FileNotFoundError:
+        return 0  # its writer finished with it after all
     except OSError as error:
         raise StepError(f"cannot delete {path}: {error.strerror or error}") from error
     return size

@@ -14,11 +14,15 @@ Every task runs one step image (`mindpulse/<step>`) on the data, models and repo
    **send_report_summary** writes `/reports/report_summary_<stamp>.json` and the overview page
    `/reports/index.html` (and posts the summary to the webhook, if one is configured). Both run
    whichever reports were skipped.
+4. Between them, **apply_retention** deletes old model versions, backups, archives and quarantine
+   files (never the live version, the rollback target or a kept version's training data), each logged
+   in `/models/audit.jsonl`, and sweeps stale temporary files of killed steps. `dry_run` only lists them.
 
 Every file of one run carries the same stamp, taken from the run. Runs every six hours and whenever
 `ml_retrain_pipeline` promotes a model (asset `mindpulse_current_model`).
 
-**Trigger with parameters**: `max_reports`, `drift_threshold`, `max_quarantine_share`. Their defaults
+**Trigger with parameters**: `max_reports`, `drift_threshold`, `max_quarantine_share`, `keep_versions`,
+`keep_files`, `keep_days`, `dry_run`, `disk_alert_share`. Their defaults
 come from the Airflow Variables `mindpulse_<param>`, else the environment (`MINDPULSE_MAX_REPORTS`, ...).
 `MINDPULSE_REPORTING_SCHEDULE` replaces the six-hourly cron schedule.
 """
@@ -54,4 +58,8 @@ with pipeline_dag(
     cleanup_old_reports = docker_step("cleanup_old_reports", trigger_rule=TriggerRule.NONE_FAILED)
     send_report_summary = docker_step("send_report_summary", trigger_rule=TriggerRule.NONE_FAILED)
 
+    apply_retention = docker_step("apply_retention")
+
     check_data_availability >> reports >> cleanup_old_reports >> send_report_summary
+    # Before the summary, so the volume sizes on the dashboard are those after retention.
+    cleanup_old_reports >> apply_retention >> send_report_summary

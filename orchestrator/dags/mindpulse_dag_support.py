@@ -16,6 +16,9 @@ Configuration, all read when the DAG file is parsed:
 - MINDPULSE_TASK_RETRIES           retries of a failed step (default 2, five minutes apart)
 - MINDPULSE_WEBHOOK_URL            where the notify and summary steps post; only these two steps, and
                                    only when it is set, get a network
+- MINDPULSE_LEFTOVER_CONTAINER_HOURS
+                                   how long a stopped step container (a failed or killed try, kept for
+                                   debugging) stays before the next task removes it (default 24)
 - DOCKER_HOST                      the Docker engine (default unix://var/run/docker.sock)
 - Param defaults: Airflow Variable `mindpulse_<param>`, else environment MINDPULSE_<PARAM>, else the
   step declaration's default (see `setting`).
@@ -24,9 +27,10 @@ Configuration, all read when the DAG file is parsed:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ import pendulum
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk import DAG, Asset, AssetAlias, Param, Variable
 from docker import APIClient
+from docker.errors import DockerException, NotFound
 from docker.types import Mount
 
 from mindpulse import catalog
@@ -42,6 +47,7 @@ from mindpulse.paths import VOLUME_DIRS
 from mindpulse.protocol import SKIP_EXIT_CODE
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
+log = logging.getLogger(__name__)
 
 # The model that serving loads. The reporting DAG is scheduled on it, so the reports never describe
 # a model that is gone. Steps that may change it (train_new_model: only when the gate promotes;
@@ -53,6 +59,11 @@ MODEL_CHANGES = AssetAlias(name="mindpulse_model_changes")
 _VOLUME_NAMES = {
     volume: os.environ.get(f"MINDPULSE_{volume.upper()}_VOLUME", f"mindpulse_{volume}") for volume in VOLUME_DIRS
 }
+# Labels on every step container. The data volume's name tells apart deployments sharing one engine (each
+# has its own volumes), so one deployment never removes another's containers.
+STEP_LABEL, DAG_LABEL, DEPLOYMENT_LABEL = "org.mindpulse.step", "org.mindpulse.dag", "org.mindpulse.deployment"
+DEPLOYMENT = _VOLUME_NAMES["data"]
+LEFTOVER_MAX_AGE = timedelta(hours=float(os.environ.get("MINDPULSE_LEFTOVER_CONTAINER_HOURS", "24")))
 # Secret parameters, from the deployment's environment: only the steps that declare them get them.
 _SECRETS = {"webhook_url": os.environ.get("MINDPULSE_WEBHOOK_URL", "")}
 
@@ -187,6 +198,50 @@ class LockedDownDockerOperator(DockerOperator):
     def cli(self) -> APIClient:
         return _LockedDownClient(super().cli, self.lockdown)
 
+    def execute(self, context: Any) -> Any:
+        # Containers of tries that were killed (SIGKILL, a timeout, an engine restart) or failed stay behind
+        # (auto_remove="success"); every task start removes this deployment's old ones.
+        prune_leftover_containers(super().cli, DEPLOYMENT, LEFTOVER_MAX_AGE)
+        return super().execute(context)
+
+
+def prune_leftover_containers(client: APIClient, deployment: str, max_age: timedelta) -> list[str]:
+    """Remove the stopped step containers of `deployment` that stopped more than `max_age` ago; return their
+    names. Running containers, unlabelled ones and other deployments' are never touched. Never raises:
+    a cleanup must not fail the task it runs before."""
+    cutoff = datetime.now(UTC) - max_age
+    removed = []
+    try:
+        stopped = client.containers(
+            all=True, filters={"label": f"{DEPLOYMENT_LABEL}={deployment}", "status": ["created", "exited", "dead"]}
+        )
+        for summary in stopped:
+            try:
+                state = client.inspect_container(summary["Id"])["State"]
+                # A container that never started has no finish time (year 1): its creation time counts.
+                ended = max(_docker_time(state.get("FinishedAt")), _docker_time(summary.get("Created")))
+                if state.get("Running") or ended > cutoff:
+                    continue
+                client.remove_container(summary["Id"])
+                removed.append(summary["Names"][0].lstrip("/"))
+            except NotFound:
+                continue  # another task removed it first
+    except DockerException as error:
+        log.warning("could not remove leftover step containers: %s", error)
+    for name in removed:
+        log.info("removed leftover step container %s", name)
+    return removed
+
+
+def _docker_time(value: Any) -> datetime:
+    """An engine timestamp (RFC 3339 text with nanoseconds, or epoch seconds) as an aware datetime."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
 
 class _LockedDownClient:
     """A docker-py APIClient whose create_host_config always adds `lockdown` (which wins)."""
@@ -240,6 +295,7 @@ def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
         # Private: a webhook URL often carries a token, and rendered templates are shown in the UI.
         private_environment=private_environment,
         mounts=[_mount(volume, read_only=volume not in declared.writes) for volume in declared.volumes],
+        labels={STEP_LABEL: task_id, DAG_LABEL: declared.pipeline.dag_id or "", DEPLOYMENT_LABEL: DEPLOYMENT},
         network_mode="bridge" if private_environment else "none",
         user=os.environ.get("MINDPULSE_TASK_USER") or None,
         # The named volumes are the only shared state; a bind-mounted temp dir would be resolved on

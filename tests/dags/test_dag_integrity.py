@@ -49,7 +49,12 @@ REPORTING: dict[str, tuple[set[str], str, dict[str, bool]]] = {
         {DATA: RO, MODELS: RO, REPORTS: RW},
     ),
     "cleanup_old_reports": (REPORTS_OF_A_RUN, "none_failed", {REPORTS: RW}),
-    "send_report_summary": ({"cleanup_old_reports"}, "none_failed", {DATA: RO, MODELS: RO, REPORTS: RW}),
+    "apply_retention": ({"cleanup_old_reports"}, "all_success", {DATA: RW, MODELS: RW, REPORTS: RW}),
+    "send_report_summary": (
+        {"cleanup_old_reports", "apply_retention"},
+        "none_failed",
+        {DATA: RO, MODELS: RO, REPORTS: RW},
+    ),
 }
 ROLLBACK: dict[str, tuple[set[str], str, dict[str, bool]]] = {"rollback_model": (set(), "all_success", {MODELS: RW})}
 CONTRACT = {"ml_retrain_pipeline": RETRAIN, "evidently_reporting_pipeline": REPORTING, "model_rollback": ROLLBACK}
@@ -271,6 +276,11 @@ def test_params_and_their_defaults(dags: dict[str, Any]) -> None:
         "max_reports": 10,
         "drift_threshold": 0.3,
         "max_quarantine_share": 0.01,
+        "keep_versions": 10,
+        "keep_files": 30,
+        "keep_days": 30,
+        "dry_run": False,
+        "disk_alert_share": 0.9,
     }
     # The form refuses what the step refuses: a drift share of 1 cannot be exceeded, so it is out of bounds.
     assert retrain["drift_threshold"]["schema"]["exclusiveMaximum"] == 1.0
@@ -311,6 +321,13 @@ def test_params_reach_the_containers_as_the_contract_env_vars(dags: dict[str, An
     assert reporting["cleanup_old_reports"] == {"MAX_REPORTS": "10"} | image_of("cleanup_old_reports")
     assert reporting["generate_data_drift_report"]["DRIFT_THRESHOLD"] == "0.3"
     assert reporting["send_report_summary"]["DRIFT_THRESHOLD"] == "0.3"
+    assert reporting["apply_retention"] == {
+        "KEEP_VERSIONS": "10",
+        "KEEP_FILES": "30",
+        "KEEP_DAYS": "30",
+        "DRY_RUN": "false",
+    } | image_of("apply_retention")
+    assert reporting["send_report_summary"]["DISK_ALERT_SHARE"] == "0.9"
 
 
 @pytest.mark.parametrize(
@@ -361,6 +378,11 @@ def test_schedules_and_param_defaults_follow_environment_and_variables(configure
         "max_reports": 4,
         "drift_threshold": 0.45,
         "max_quarantine_share": 0.01,
+        "keep_versions": 10,
+        "keep_files": 30,
+        "keep_days": 30,
+        "dry_run": False,
+        "disk_alert_share": 0.9,
     }
     assert retrain["tasks"]["check_production_data"]["rendered"]["environment"] == {
         "RETRAIN_THRESHOLD": "500",

@@ -496,6 +496,10 @@ def test_reporting_dag_writes_reports_the_host_can_open(stack: Stack) -> None:
         assert pages and all(page.stat().st_size > 0 for page in pages), kind
     assert "<html" in (reports / "index.html").read_text().lower()
     assert list(reports.glob("report_summary_*.json"))
+    # apply_retention ran on the real volumes, and the summary measured them for the dashboard.
+    newest = sorted(reports.glob("report_summary_*.json"))[-1]
+    assert set(json.loads(newest.read_text())["volumes"]) == {"data", "models", "reports"}
+    assert "<h2>Volumes</h2>" in (reports / "index.html").read_text()
 
 
 @pytest.mark.e2e

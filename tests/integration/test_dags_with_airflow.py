@@ -188,6 +188,7 @@ def test_reporting_without_production_data_skips_drift_and_performance(harness: 
         "generate_data_drift_report": "skipped",
         "generate_model_performance_report": "skipped",
         "cleanup_old_reports": "success",
+        "apply_retention": "success",
         "send_report_summary": "success",
     }
     stamp = run.run_after.strftime("%Y%m%d_%H%M%S")

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mindpulse.paths import TEMP_SUFFIX, temp_prefix
+
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
@@ -24,7 +26,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     On error the temporary file is removed and `final` is left as it was.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(final), suffix=TEMP_SUFFIX, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600; keep the mode of the file being replaced so other users
@@ -66,7 +68,7 @@ def write_with(final: Path, writer: Callable[[Path], object]) -> None:
 def copy_tree(source: Path, destination: Path) -> None:
     """Copy a directory so that `destination` appears complete or not at all."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(destination), dir=destination.parent))
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
         os.replace(staging, destination)

@@ -20,7 +20,7 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
-from mindpulse import atomic, results
+from mindpulse import atomic, results, volumes
 from mindpulse.history import read as read_history
 from mindpulse.messages import retrain_summary_text
 from mindpulse.parameters import DRIFT_THRESHOLD
@@ -68,6 +68,11 @@ def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD.default
             _panel("Latest retrain", "", _retrain(layout)),
             "</div>",
             _panel("Reports", "Newest first; older ones are removed by the cleanup step.", _report_lists(reports)),
+            _panel(
+                "Volumes",
+                "Each volume's size and how full its disk is, at the newest reporting run; red: above the alert share.",
+                volumes.panel(history[-1].get("volumes") if history else None),
+            ),
         ]
     )
     page = Template((ASSETS / "dashboard.html").read_text(encoding="utf-8")).substitute(

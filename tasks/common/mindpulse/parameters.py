@@ -197,3 +197,14 @@ RUN_STAMP = Parameter(
 WEBHOOK_URL = Parameter(
     "webhook_url", str, None, "Slack-compatible webhook to POST the summary to (never fails the run)", secret=True
 )
+# Past this share a disk is close enough to full that a person should act before writes start failing.
+DISK_ALERT_SHARE = Parameter(
+    "disk_alert_share",
+    float,
+    0.9,
+    "share of a volume's disk in use above which the summary alerts",
+    minimum=0.0,
+    maximum=1.0,
+    in_form=True,
+    title="Disk alert share",
+)

@@ -27,6 +27,13 @@ Three volumes, mounted at fixed paths in every step container:
            retrain_summary_YYYYMMDD_HHMMSS.json, report_summary_YYYYMMDD_HHMMSS.json
            history.jsonl   one line per reporting run, the source of index.html's charts
            index.html      the page a person opens
+
+Temporary names, on every volume: a writer works under a hidden name and renames it into place, so a
+killed writer leaves only hidden leftovers that `apply_retention` sweeps once they are stale:
+           .<final name>.XXXXXXXX.tmp    a file being written (mindpulse.atomic)
+           .<final name>.XXXXXXXX        a folder being written (a version, a backup)
+           .current.vNNNN.tmp            the symlink that is about to replace `current`
+           .deleting.<name>              something retention has decided to delete
 """
 
 from __future__ import annotations
@@ -53,6 +60,27 @@ RETRAIN_SUMMARY = "retrain_summary"
 REPORT_SUMMARY = "report_summary"
 SUMMARY_FILE = re.compile(rf"(?P<name>{RETRAIN_SUMMARY}|{REPORT_SUMMARY})_(?P<stamp>{STAMP_PATTERN.pattern})\.json")
 VERSION_PATTERN = re.compile(r"v(\d{4,})")
+BACKUP_DIR = re.compile(rf"model_(?P<stamp>{STAMP_PATTERN.pattern})")
+ARCHIVE_FILE = re.compile(rf"prod_data_archived_(?P<stamp>{STAMP_PATTERN.pattern})\.csv")
+QUARANTINE_FILE = re.compile(rf"prod_data_quarantined_(?P<stamp>{STAMP_PATTERN.pattern})\.csv")
+
+# Temporary names (see the module doc). tempfile adds 8 characters from [a-z0-9_] to the prefix.
+TEMP_SUFFIX = ".tmp"
+TRASH_PREFIX = ".deleting."
+TEMP_NAME = re.compile(
+    rf"\.(?:.+\.[a-z0-9_]{{8}}(?:{re.escape(TEMP_SUFFIX)})?|current\.v\d{{4,}}{re.escape(TEMP_SUFFIX)})"
+    rf"|{re.escape(TRASH_PREFIX)}.+"
+)
+
+
+def temp_prefix(final: Path) -> str:
+    """The prefix of the hidden temporary file or folder a writer of `final` works under."""
+    return f".{final.name}."
+
+
+def trash_name(path: Path) -> Path:
+    """Where retention moves `path` before deleting it: a half-deleted folder never looks complete."""
+    return path.with_name(TRASH_PREFIX + path.name)
 
 
 def utc_stamp(moment: datetime | None = None) -> str:
@@ -69,6 +97,11 @@ class Layout:
     @classmethod
     def from_env(cls) -> Layout:
         return cls(*(Path(os.environ.get(DIR_ENVS[volume], VOLUME_DIRS[volume])) for volume in VOLUME_DIRS))
+
+    @property
+    def volume_dirs(self) -> dict[str, Path]:
+        """Each volume's name and where it is mounted."""
+        return {"data": self.data_dir, "models": self.models_dir, "reports": self.reports_dir}
 
     # --- data volume -------------------------------------------------------------------------
     @property
@@ -129,6 +162,10 @@ class Layout:
     @property
     def current_metadata(self) -> Path:
         return self.current_model_dir / "metadata.json"
+
+    def current_link_temp(self, version: str) -> Path:
+        """The symlink made next to `current` and renamed over it, to switch versions atomically."""
+        return self.models_dir / f".current.{version}{TEMP_SUFFIX}"
 
     @property
     def audit_log(self) -> Path:

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from mindpulse import atomic, signature
-from mindpulse.paths import METADATA_FILE, MODEL_FILE, SIGNATURE_FILE, VERSION_PATTERN, Layout, utc_stamp
+from mindpulse.paths import (
+    METADATA_FILE,
+    MODEL_FILE,
+    SIGNATURE_FILE,
+    VERSION_PATTERN,
+    Layout,
+    temp_prefix,
+    utc_stamp,
+)
 from mindpulse.protocol import StepError, say
 from mindpulse.results import Backup, Rollback
 from mindpulse.signature import Signature
@@ -45,6 +53,9 @@ AUDITED_FIGURES = (
     "drawdown",
     "evaluation_rows",
 )
+# The metadata key naming the run stamp of the production rows a version was trained on: its archive and
+# quarantine files carry that stamp, and retention keeps them while the version is kept.
+PRODUCTION_STAMP = "production_stamp"
 
 
 def current_version(layout: Layout) -> str | None:
@@ -150,7 +161,7 @@ def register(
     it live if `promote`."""
     version = next_version(layout)
     layout.versions_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.versions_dir))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(layout.versions_dir / version), dir=layout.versions_dir))
     try:
         _write_version(layout, staging, version, metadata, write_model, promote, reason, model_signature)
         os.rename(staging, layout.versions_dir / version)
@@ -205,7 +216,7 @@ def rollback(layout: Layout, to_version: str | None, reason: str, requested_by: 
     reason = reason.strip()
     by = requested_by or getpass.getuser()
     live = current_version(layout)
-    target = to_version or _previously_live(layout, live)
+    target = to_version or previously_live(layout, live)
     if target is None:
         raise StepError(f"{layout.audit_log}: no earlier live version to roll back to; name one with --to")
     verified_model_path(layout, target)
@@ -219,8 +230,8 @@ def rollback(layout: Layout, to_version: str | None, reason: str, requested_by: 
     return Rollback(rolled_back=True, version=target, previous=live, reason=reason)
 
 
-def _previously_live(layout: Layout, live: str | None) -> str | None:
-    """The version that was live just before `live` became live."""
+def previously_live(layout: Layout, live: str | None) -> str | None:
+    """The version that was live just before `live` became live: where a rollback without --to goes."""
     for entry in reversed(audit_entries(layout)):
         if entry["event"] in {PROMOTED, "rolled_back"} and entry["version"] == live:
             return entry["previous"]
@@ -251,7 +262,6 @@ def _audit(
     by: str = "pipeline",
 ) -> None:
     entry = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "event": event,
         "version": version,
         "previous": previous,
@@ -260,6 +270,20 @@ def _audit(
         "by": by,
         **({"gate": gate} if gate else {}),
     }
+    _append_audit(layout, entry)
+
+
+def audit_deletion(layout: Layout, deleted: str, reason: str) -> None:
+    """The audit line of something retention deletes (`deleted`: its path on its volume, e.g.
+    models/versions/v0003). It names no "version": that key means a registration decision."""
+    _append_audit(
+        layout,
+        {"event": "deleted", "deleted": deleted, "live": current_version(layout), "reason": reason, "by": "retention"},
+    )
+
+
+def _append_audit(layout: Layout, entry: dict[str, Any]) -> None:
+    entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     layout.models_dir.mkdir(parents=True, exist_ok=True)
     # One write of one whole line in append mode: lines never interleave, and a short write (a full
@@ -274,7 +298,7 @@ def _audit(
 
 
 def _point_current_at(layout: Layout, version: str) -> None:
-    link = layout.models_dir / f".current.{version}.tmp"
+    link = layout.current_link_temp(version)
     link.unlink(missing_ok=True)
     link.symlink_to(Path(layout.versions_dir.name) / version)
     os.replace(link, layout.current_model_dir)

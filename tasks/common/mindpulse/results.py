@@ -246,6 +246,18 @@ class Cleanup(Result):
 
 
 @dataclass(frozen=True)
+class Retention(Result):
+    """apply_retention: what went (in a dry run: what would go), what stayed and why."""
+
+    dry_run: bool
+    deleted: dict[str, list[str]]  # kind (version, backup, archive, quarantine) -> names
+    kept: dict[str, int]
+    protected: dict[str, str]  # name -> why it must stay
+    swept: list[str]  # stale temporary leftovers, as <volume>/<path>
+    freed_bytes: int
+
+
+@dataclass(frozen=True)
 class HistoryEntry(Result):
     """One reporting run, as history.jsonl records it and the dashboard draws it."""
 
@@ -256,6 +268,9 @@ class HistoryEntry(Result):
     accuracy: float | None
     model_version: str | None
     reports: dict[str, str]  # kind -> HTML file name
+    # mindpulse.volumes.measure; keyword-only with a default, so entries written before it still read.
+    volumes: dict[str, dict[str, Any]] | None = field(default=None, kw_only=True)
+    disk_alerts: list[str] | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

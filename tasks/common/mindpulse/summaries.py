@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from mindpulse import atomic, catalog, dashboard, history, registry, results
+from mindpulse import atomic, catalog, dashboard, history, registry, results, volumes
 from mindpulse.messages import report_text, retrain_summary_text
+from mindpulse.parameters import DISK_ALERT_SHARE
 from mindpulse.paths import REPORT_KINDS, REPORT_SUMMARY, RETRAIN_SUMMARY, Layout
 from mindpulse.protocol import StepError, say
 from mindpulse.webhook import post_webhook
@@ -73,9 +74,16 @@ def _one(typed: list[results.Result], kind: type[ResultType]) -> ResultType | No
 
 
 def report_summary(
-    layout: Layout, run_stamp: str, drift_threshold: float, webhook_url: str | None
+    layout: Layout,
+    run_stamp: str,
+    drift_threshold: float,
+    webhook_url: str | None,
+    disk_alert_share: float = DISK_ALERT_SHARE.default,
 ) -> results.ReportSummary:
-    """Record this reporting run in the history, redraw index.html, and send the figures."""
+    """Record this reporting run in the history, redraw index.html, and send the figures (and an alert
+    for each volume whose disk is fuller than `disk_alert_share`)."""
+    measured = volumes.measure(layout, disk_alert_share)
+    disk_alerts = volumes.alerts(measured, disk_alert_share)
     twins = {kind: history.read_twin(layout, kind, run_stamp) for kind in REPORT_KINDS}
     drift = twins["data_drift"]
     performance = twins["model_performance"]
@@ -87,10 +95,13 @@ def report_summary(
         accuracy=performance.accuracy if isinstance(performance, results.ModelPerformanceReport) else None,
         model_version=registry.current_version(layout),
         reports={kind: twin.html for kind, twin in twins.items() if twin},
+        volumes=measured,
+        disk_alerts=disk_alerts,
     )
     history.append(layout, entry)
     index = dashboard.write_index(layout, drift_threshold)
-    delivery = publish(layout, REPORT_SUMMARY, run_stamp, entry, report_text(entry, drift_threshold), webhook_url)
+    text = "\n".join([report_text(entry, drift_threshold), *disk_alerts])
+    delivery = publish(layout, REPORT_SUMMARY, run_stamp, entry, text, webhook_url)
     return results.ReportSummary(**entry.as_dict(), index=str(index), delivery=delivery)
 
 

@@ -36,7 +36,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mindpulse import atomic, catalog, gate, registry, schema, selection
+from mindpulse import atomic, catalog, gate, production, registry, schema, selection
 from mindpulse.paths import Layout
 from mindpulse.production import digest, has_rows
 from mindpulse.protocol import StepError, say
@@ -368,9 +368,9 @@ def train_new_model(
         promotion_alpha,
         promotion_min_score,
     )
-    return train_and_register(
-        layout, layout.training_data, layout.evaluation_data, settings, provenance={"trained_by": "retrain"}
-    )
+    consumed = production.Consumption.load(layout)
+    provenance = {"trained_by": "retrain", registry.PRODUCTION_STAMP: consumed.stamp if consumed else None}
+    return train_and_register(layout, layout.training_data, layout.evaluation_data, settings, provenance)
 
 
 def _train_and_register(

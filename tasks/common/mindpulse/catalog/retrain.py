@@ -110,7 +110,8 @@ passes the promotion gate (mindpulse.gate) on the held-out evaluation rows.
 Inputs:   /data/training_data.csv, /data/evaluation_data.csv (both from merge_production_data),
           /models/current (the live model: the champion)
 Outputs:  /models/versions/vNNNN/{model.joblib,metadata.json} (status promoted or rejected, with
-          the figures and the reason), a line in /models/audit.jsonl; when promoted: /models/current
+          the figures and the reason) and its signature {MLmodel,input_example.json} (MLflow format),
+          a line in /models/audit.jsonl; when promoted: /models/current
           -> that version, and /data/reference_data.csv replaced by its training window
 Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 bad input or failed
           training (the live model is untouched)""",

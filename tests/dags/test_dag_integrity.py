@@ -269,6 +269,7 @@ def test_params_and_their_defaults(dags: dict[str, Any]) -> None:
         "force": False,
         "force_promote": False,
         "max_quarantine_share": 0.01,
+        "promotion_min_score": 0.0,
     }
     assert retrain["selection_metric"]["schema"]["enum"] == ["accuracy", "f1", "precision", "recall", "roc_auc"]
     assert retrain["force"]["schema"]["type"] == "boolean"
@@ -310,6 +311,7 @@ def test_params_reach_the_containers_as_the_contract_env_vars(dags: dict[str, An
     assert retrain["train_new_model"] == {
         "SELECTION_METRIC": "accuracy",
         "PROMOTION_TOLERANCE": "0.01",
+        "PROMOTION_MIN_SCORE": "0.0",
         "FORCE_PROMOTE": "false",
     } | image_of("train_new_model")
     rollback = dags["dags"]["model_rollback"]["tasks"]["rollback_model"]["rendered"]["environment"]
@@ -373,6 +375,7 @@ def test_schedules_and_param_defaults_follow_environment_and_variables(configure
         "force": True,
         "force_promote": False,
         "max_quarantine_share": 0.01,
+        "promotion_min_score": 0.0,
     }
     assert {name: param["value"] for name, param in reporting["params"].items()} == {
         "max_reports": 4,

@@ -80,6 +80,6 @@ def webhook_url(host: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(
-            f"the host of Connection {WEBHOOK_CONNECTION} must be the whole webhook URL, http(s)://host/path"
+            f"the host of Connection {WEBHOOK_CONNECTION} must be the whole webhook URL, starting with http or https"
         )
     return url

@@ -318,6 +318,9 @@ def measure_dags(scratch: Scratch, seed: Path, threshold: int, lower_bounds: dic
         "MINDPULSE_IMAGE_TAG": TAG,
         "MINDPULSE_TASK_RETRIES": "0",
         "MINDPULSE_RETRAIN_THRESHOLD": str(threshold),
+        # `dags test` cannot finish a DAG with a deadline alert (see tests/integration/airflow_harness.py).
+        "MINDPULSE_RETRAIN_DEADLINE": "0",
+        "MINDPULSE_REPORTING_DEADLINE": "0",
     }
 
     def airflow(*arguments: str, environment: dict[str, str] | None = None) -> float:

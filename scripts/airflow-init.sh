@@ -8,6 +8,7 @@
 #   3. demo seeding: an empty data volume is marked for the one-shot demo-bootstrap and demo-traffic
 #      services, which seed it and clear the mark; a volume with data is never seeded
 #   4. as AIRFLOW_UID: `airflow db migrate`, and the admin user when it does not exist yet
+#   5. the Airflow Connection mindpulse_webhook from MINDPULSE_WEBHOOK_URL (alerts and summaries post to it)
 set -Eeuo pipefail
 
 log() { echo "airflow-init: $*"; }
@@ -110,5 +111,37 @@ if [[ $admin_password == admin ]]; then
 #  AIRFLOW_ADMIN_PASSWORD in .env before the first `docker compose up airflow-init`.      #
 ###########################################################################################
 EOF
+fi
+# --- 5. the webhook Connection ------------------------------------------------------------------
+# Through the ORM, not `airflow connections add`: the CLI prints the host (the URL, with its token) and
+# records its command line in the audit log. The URL is never echoed.
+if [[ -z ${MINDPULSE_WEBHOOK_URL:-} ]]; then
+  log "webhook: MINDPULSE_WEBHOOK_URL is not set in .env; Connection mindpulse_webhook left as it is"
+else
+  as_airflow python - <<'PYTHON' || die "the webhook Connection could not be written (see above)"
+import os
+import sys
+
+from airflow.models.connection import Connection
+from airflow.utils.session import create_session
+from sqlalchemy import select
+
+from mindpulse.alerts import WEBHOOK_CONNECTION, webhook_url
+
+try:
+    url = webhook_url(os.environ["MINDPULSE_WEBHOOK_URL"])
+except ValueError:
+    sys.exit("airflow-init: ERROR: MINDPULSE_WEBHOOK_URL in .env must be a whole http(s)://host/path URL")
+with create_session() as session:
+    connection = session.scalar(select(Connection).where(Connection.conn_id == WEBHOOK_CONNECTION))
+    state = "unchanged" if connection is not None and connection.host == url else "written"
+    if connection is None:
+        connection = Connection(conn_id=WEBHOOK_CONNECTION, conn_type="http")
+        session.add(connection)
+    connection.conn_type = "http"
+    connection.host = url
+    connection.description = "Webhook of MindPulse alerts and summaries (from MINDPULSE_WEBHOOK_URL at init)"
+print(f"airflow-init: webhook: Connection {WEBHOOK_CONNECTION} {state} from MINDPULSE_WEBHOOK_URL")
+PYTHON
 fi
 log "done"

@@ -33,7 +33,7 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule
-from mindpulse_dag_support import CURRENT_MODEL, docker_step, pipeline_dag
+from mindpulse_dag_support import CURRENT_MODEL, docker_step, pipeline_dag, run_deadline
 
 from mindpulse.catalog import REPORTING
 
@@ -45,6 +45,8 @@ with pipeline_dag(
         assets=CURRENT_MODEL,
     ),
     dagrun_timeout=timedelta(hours=2),
+    # An alert when a run has not finished 60 minutes after it was queued (MINDPULSE_REPORTING_DEADLINE).
+    deadline=run_deadline("MINDPULSE_REPORTING_DEADLINE", 60),
     tags=["mindpulse", "reporting", "evidently"],
     doc_md=__doc__,
 ) as dag:

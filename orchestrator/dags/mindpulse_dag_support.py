@@ -14,14 +14,17 @@ Configuration, all read when the DAG file is parsed:
 - MINDPULSE_TASK_USER              user the step containers run as (default: the images' own
                                    non-root user)
 - MINDPULSE_TASK_RETRIES           retries of a failed step (default 2, five minutes apart)
-- MINDPULSE_WEBHOOK_URL            where the notify and summary steps post; only these two steps, and
-                                   only when it is set, get a network
 - MINDPULSE_LEFTOVER_CONTAINER_HOURS
                                    how long a stopped step container (a failed or killed try, kept for
                                    debugging) stays before the next task removes it (default 24)
+- MINDPULSE_RETRAIN_DEADLINE, MINDPULSE_REPORTING_DEADLINE
+                                   minutes after which a run that has not finished sends a deadline alert
+                                   (default 120 and 60; 0: none), see mindpulse_alerts
 - DOCKER_HOST                      the Docker engine (default unix://var/run/docker.sock)
 - Param defaults: Airflow Variable `mindpulse_<param>`, else environment MINDPULSE_<PARAM>, else the
   step declaration's default (see `setting`).
+Not read at parse time: the webhook. The Airflow Connection `mindpulse_webhook` (created from
+MINDPULSE_WEBHOOK_URL at init) is read when a notify step runs, and when an alert is sent (mindpulse_alerts).
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk import DAG, Asset, AssetAlias, Param, Variable
 from docker import APIClient
 from docker.errors import DockerException, NotFound
 from docker.types import Mount
+from mindpulse_alerts import WebhookNotifier, configured_webhook, deadline_alert
 
-from mindpulse import catalog
+from mindpulse import alerts, catalog
 from mindpulse.parameters import Parameter
 from mindpulse.paths import VOLUME_DIRS
 from mindpulse.protocol import SKIP_EXIT_CODE
@@ -64,8 +69,6 @@ _VOLUME_NAMES = {
 STEP_LABEL, DAG_LABEL, DEPLOYMENT_LABEL = "org.mindpulse.step", "org.mindpulse.dag", "org.mindpulse.deployment"
 DEPLOYMENT = _VOLUME_NAMES["data"]
 LEFTOVER_MAX_AGE = timedelta(hours=float(os.environ.get("MINDPULSE_LEFTOVER_CONTAINER_HOURS", "24")))
-# Secret parameters, from the deployment's environment: only the steps that declare them get them.
-_SECRETS = {"webhook_url": os.environ.get("MINDPULSE_WEBHOOK_URL", "")}
 
 
 def _image_tag() -> str:
@@ -89,8 +92,9 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 def pipeline_dag(pipeline: catalog.Pipeline, **kwargs: Any) -> DAG:
     """The DAG of `pipeline`, with what every MindPulse DAG shares: start date, no catch-up, one run at a
-    time, the default task arguments, and the trigger form: one Param per form parameter its steps declare.
-    Other keyword arguments go to DAG (schedule, description, tags, doc_md, ...)."""
+    time, the default task arguments, the trigger form (one Param per form parameter its steps declare) and
+    one alert per failed run (mindpulse_alerts). Other keyword arguments go to DAG (schedule, description,
+    tags, doc_md, deadline, ...)."""
     names = tuple(step.name for step in catalog.steps_of(pipeline))
     defaults: dict[str, Any] = {
         "dag_id": pipeline.dag_id,
@@ -99,6 +103,8 @@ def pipeline_dag(pipeline: catalog.Pipeline, **kwargs: Any) -> DAG:
         "max_active_runs": 1,
         "default_args": DEFAULT_ARGS,
         "user_defined_macros": {"step_results": step_results},
+        # DAG level, not task level: it fires once per failed run, with the task that failed.
+        "on_failure_callback": WebhookNotifier(),
         "params": {name: form_param(parameter) for name, parameter in catalog.form_parameters(names).items()},
     }
     return DAG(**{**defaults, **kwargs})
@@ -133,6 +139,16 @@ def setting(parameter: Parameter) -> Any:
         return parameter.parse(raw)
     except ValueError as error:
         raise ValueError(f"setting mindpulse_{name} (Airflow Variable or MINDPULSE_{name.upper()}): {error}") from None
+
+
+def run_deadline(setting: str, default_minutes: int) -> list[Any]:
+    """The deadline alert of a DAG: environment `setting` in minutes after the run was queued, else
+    `default_minutes`; 0 means none. Read at parse time like the schedule."""
+    raw = os.environ.get(setting, "").strip() or str(default_minutes)
+    if not raw.isdigit():
+        raise ValueError(f"setting {setting}={raw!r}: must be a whole number of minutes (0: no deadline alert)")
+    minutes = int(raw)
+    return [deadline_alert(timedelta(minutes=minutes))] if minutes else []
 
 
 def image(step: str) -> str:
@@ -174,10 +190,14 @@ class LockedDownDockerOperator(DockerOperator):
     fork-bomb the host. `privileged` and `cap_add` are refused.
     """
 
-    def __init__(self, *, tmp_size: str = "256m", pids_limit: int = 512, **kwargs: Any) -> None:
+    def __init__(
+        self, *, tmp_size: str = "256m", pids_limit: int = 512, webhook_env: str | None = None, **kwargs: Any
+    ) -> None:
         if kwargs.get("privileged") or kwargs.get("cap_add"):
             raise ValueError(f"task {kwargs.get('task_id')}: a locked-down container takes no privileged or cap_add")
         super().__init__(**kwargs)
+        # The variable that hands the step the webhook URL, for a step that posts to it; see resolve_webhook.
+        self.webhook_env = webhook_env
         # The host-config settings every container of this task gets; the DAG tests assert on them.
         self.lockdown: dict[str, Any] = {
             "read_only": True,
@@ -198,11 +218,31 @@ class LockedDownDockerOperator(DockerOperator):
     def cli(self) -> APIClient:
         return _LockedDownClient(super().cli, self.lockdown)
 
+    def resolve_webhook(self) -> None:
+        """For a step that posts to the webhook: the URL of Connection `mindpulse_webhook`, read now, at run
+        time, handed over privately (a URL carries its token; private_environment is never templated, so it
+        is not in the rendered view), and a network only when there is a URL to post to."""
+        if self.webhook_env is None:
+            return
+        url = configured_webhook()
+        self._private_environment = {self.webhook_env: url} if url else {}
+        self.network_mode = "bridge" if url else "none"
+
     def execute(self, context: Any) -> Any:
         # Containers of tries that were killed (SIGKILL, a timeout, an engine restart) or failed stay behind
         # (auto_remove="success"); every task start removes this deployment's old ones.
         prune_leftover_containers(super().cli, DEPLOYMENT, LEFTOVER_MAX_AGE)
-        return super().execute(context)
+        self.resolve_webhook()
+        try:
+            return super().execute(context)
+        except DockerContainerFailedException as failure:
+            line = alerts.error_line(failure.logs)
+            if line is None:
+                raise
+            # Recorded while the task still runs, for the run's failure alert; and in the exception, so the
+            # task log ends with it.
+            context["ti"].xcom_push(key=alerts.ERROR_LINE_KEY, value=line)
+            raise DockerContainerFailedException(f"{failure} {line}", logs=failure.logs) from None
 
 
 def prune_leftover_containers(client: APIClient, deployment: str, max_age: timedelta) -> list[str]:
@@ -265,12 +305,13 @@ def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
     the parameter's own run template (the run's stamp, the earlier steps' results); parameters that are
     neither keep the step's default. MINDPULSE_IMAGE is added, the image the step runs, so what it writes
     can say what produced it. The container is locked down (LockedDownDockerOperator) and has no network;
-    a step with a secret parameter (the webhook) gets one only when that secret is configured, and gets
-    the secret privately. Other keyword arguments go to DockerOperator (trigger_rule, outlets, ...).
+    a step with a secret parameter (the webhook) gets the Connection's URL privately and a network, at run
+    time and only when the Connection holds one. Other keyword arguments go to DockerOperator (trigger_rule,
+    outlets, ...).
     """
     declared = catalog.step(task_id)
     environment: dict[str, str] = {}
-    private_environment: dict[str, str] = {}
+    webhook_env = None
     for parameter in declared.parameters:
         if parameter.in_form:
             value = f"params.{parameter.name}"
@@ -282,8 +323,8 @@ def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
             environment[parameter.env] = f"{{{{ {value} }}}}"
         elif parameter.template is not None:
             environment[parameter.env] = parameter.template
-        elif parameter.secret and _SECRETS.get(parameter.name):
-            private_environment[parameter.env] = _SECRETS[parameter.name]
+        elif parameter.secret:
+            webhook_env = parameter.env  # the one secret parameter: the webhook URL
     step_image = image(task_id)
     return LockedDownDockerOperator(
         task_id=task_id,
@@ -292,11 +333,10 @@ def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
         # block the retry.
         container_name=f"mindpulse-{task_id.replace('_', '-')}-{{{{ ti.id }}}}",
         environment={**environment, "MINDPULSE_IMAGE": step_image},
-        # Private: a webhook URL often carries a token, and rendered templates are shown in the UI.
-        private_environment=private_environment,
+        webhook_env=webhook_env,
         mounts=[_mount(volume, read_only=volume not in declared.writes) for volume in declared.volumes],
         labels={STEP_LABEL: task_id, DAG_LABEL: declared.pipeline.dag_id or "", DEPLOYMENT_LABEL: DEPLOYMENT},
-        network_mode="bridge" if private_environment else "none",
+        network_mode="none",
         user=os.environ.get("MINDPULSE_TASK_USER") or None,
         # The named volumes are the only shared state; a bind-mounted temp dir would be resolved on
         # the Docker host, not where Airflow runs.

@@ -32,7 +32,7 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import TriggerRule
-from mindpulse_dag_support import MODEL_CHANGES, announce_model_change, docker_step, pipeline_dag
+from mindpulse_dag_support import MODEL_CHANGES, announce_model_change, docker_step, pipeline_dag, run_deadline
 
 from mindpulse.catalog import RETRAIN
 
@@ -41,6 +41,8 @@ with pipeline_dag(
     description="Retrain and promote the model when production data or drift call for it",
     schedule=os.environ.get("MINDPULSE_RETRAIN_SCHEDULE", "@daily"),
     dagrun_timeout=timedelta(hours=3),
+    # An alert when a run has not finished 120 minutes after it was queued (MINDPULSE_RETRAIN_DEADLINE).
+    deadline=run_deadline("MINDPULSE_RETRAIN_DEADLINE", 120),
     tags=["mindpulse", "retrain"],
     doc_md=__doc__,
 ) as dag:

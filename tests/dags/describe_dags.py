@@ -99,7 +99,23 @@ def describe_task(dag: Any, task: Any) -> dict[str, Any]:
     }
     task.render_template_fields(context, jinja_env=dag.get_template_env())
     described["rendered"] = {"environment": dict(task.environment), "container_name": task.container_name}
+    # What execute() settles before it starts the container: the webhook from the Connection, if any.
+    task.resolve_webhook()
+    described["at_run_time"] = {
+        "network_mode": task.network_mode,
+        "private_environment": dict(task._private_environment),
+        "host_config": offline_host_config(task),
+    }
     return described
+
+
+def describe_deadline(alert: Any) -> dict[str, Any]:
+    return {
+        "reference": type(alert.reference).__name__,
+        "interval_s": alert.interval.total_seconds(),
+        "callback": alert.callback.path,
+        "callback_type": type(alert.callback).__name__,
+    }
 
 
 def main(dags_folder: Path, output: Path) -> None:
@@ -116,6 +132,8 @@ def main(dags_folder: Path, output: Path) -> None:
                 "tags": sorted(dag.tags),
                 "doc_md": dag.doc_md or "",
                 "params": {name: dag.params.get_param(name).dump() for name in dag.params},
+                "on_failure_callback": type(dag.on_failure_callback).__name__,
+                "deadlines": [describe_deadline(alert) for alert in dag.deadline or []],
                 "tasks": {task.task_id: describe_task(dag, task) for task in dag.tasks},
             }
             for dag in bag.dags.values()

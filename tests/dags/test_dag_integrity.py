@@ -61,6 +61,7 @@ CONTRACT = {"ml_retrain_pipeline": RETRAIN, "evidently_reporting_pipeline": REPO
 DEFAULT_VOLUMES = {DATA: "mindpulse_data", MODELS: "mindpulse_models", REPORTS: "mindpulse_reports"}
 NOTIFYING_STEPS = {"notify_retrain_success", "send_report_summary"}
 
+WEBHOOK = "http://hooks.example.test/T0/B0/secret"
 OVERRIDES = {
     "MINDPULSE_RETRAIN_SCHEDULE": "30 2 * * *",
     "MINDPULSE_REPORTING_SCHEDULE": "15 */3 * * *",
@@ -71,7 +72,11 @@ OVERRIDES = {
     "MINDPULSE_SELECTION_METRIC": "f1",
     "MINDPULSE_FORCE": "true",
     "MINDPULSE_MAX_REPORTS": "4",
-    "MINDPULSE_WEBHOOK_URL": "http://hooks.example.test/T0/B0/secret",
+    # Ignored: the webhook comes from the Connection (here from its environment form), read at run time.
+    "MINDPULSE_WEBHOOK_URL": "http://hooks.example.test/T0/B0/from-the-environment",
+    "AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": WEBHOOK}),
+    "MINDPULSE_RETRAIN_DEADLINE": "30",
+    "MINDPULSE_REPORTING_DEADLINE": "0",
     "MINDPULSE_TASK_USER": "1234:1234",
     "MINDPULSE_TASK_RETRIES": "0",
     "MINDPULSE_IMAGE_TAG": "9.9.9",
@@ -224,7 +229,8 @@ def test_with_a_webhook_only_the_notifying_steps_get_a_network_and_stay_locked_d
 ) -> None:
     for dag in configured["dags"].values():
         for task_id, task in dag["tasks"].items():
-            _assert_locked_down(task_id, task["host_config"], "bridge" if task_id in NOTIFYING_STEPS else "none")
+            network = "bridge" if task_id in NOTIFYING_STEPS else "none"
+            _assert_locked_down(task_id, task["at_run_time"]["host_config"], network)
 
 
 def test_schedules_and_run_settings(dags: dict[str, Any]) -> None:
@@ -406,17 +412,62 @@ def test_containers_follow_tag_volume_user_retry_and_engine_settings(configured:
                 assert task["mounts"][DATA]["source"] == "other_data", task_id
 
 
-def test_only_notifying_steps_get_a_network_and_the_webhook(configured: dict[str, Any]) -> None:
-    for dag in configured["dags"].values():
+def test_only_notifying_steps_get_a_network_and_the_webhook_from_the_connection_at_run_time(
+    configured: dict[str, Any], dags: dict[str, Any]
+) -> None:
+    for dag_id, dag in configured["dags"].items():
         for task_id, task in dag["tasks"].items():
+            # Parsed, no task holds the webhook or a network, whatever the environment says.
+            assert (task["network_mode"], task["private_environment"]) == ("none", {}), task_id
+            assert "WEBHOOK_URL" not in task["rendered"]["environment"], task_id
+            at_run_time = task["at_run_time"]
             if task_id in NOTIFYING_STEPS:
-                assert task["network_mode"] == "bridge", task_id
                 # Private: the URL carries a token and rendered templates are visible in the UI.
-                assert task["private_environment"] == {"WEBHOOK_URL": OVERRIDES["MINDPULSE_WEBHOOK_URL"]}
-                assert "WEBHOOK_URL" not in task["rendered"]["environment"], task_id
+                assert at_run_time == at_run_time | {
+                    "network_mode": "bridge",
+                    "private_environment": {"WEBHOOK_URL": WEBHOOK},
+                }
             else:
-                assert task["network_mode"] == "none", task_id
-                assert task["private_environment"] == {}, task_id
+                assert (at_run_time["network_mode"], at_run_time["private_environment"]) == ("none", {}), task_id
+            # Without the Connection, no step gets a network or a webhook.
+            unconfigured = dags["dags"][dag_id]["tasks"][task_id]["at_run_time"]
+            assert (unconfigured["network_mode"], unconfigured["private_environment"]) == ("none", {}), task_id
+
+
+def test_every_dag_alerts_once_per_failed_run_and_the_scheduled_ones_when_late(
+    dags: dict[str, Any], configured: dict[str, Any]
+) -> None:
+    def deadline(minutes: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "reference": "DagRunQueuedAtDeadline",
+                "interval_s": minutes * 60.0,
+                "callback": "mindpulse_alerts.WebhookNotifier",
+                "callback_type": "AsyncCallback",
+            }
+        ]
+
+    for described in (dags, configured):
+        assert {dag["on_failure_callback"] for dag in described["dags"].values()} == {"WebhookNotifier"}
+    expected = {
+        "ml_retrain_pipeline": deadline(120),
+        "evidently_reporting_pipeline": deadline(60),
+        "model_rollback": [],
+    }
+    assert {dag_id: dag["deadlines"] for dag_id, dag in dags["dags"].items()} == expected
+    # MINDPULSE_RETRAIN_DEADLINE=30, MINDPULSE_REPORTING_DEADLINE=0 (none)
+    configured_deadlines = {dag_id: dag["deadlines"] for dag_id, dag in configured["dags"].items()}
+    assert configured_deadlines == {
+        "ml_retrain_pipeline": deadline(30),
+        "evidently_reporting_pipeline": [],
+        "model_rollback": [],
+    }
+
+
+def test_a_deadline_that_is_no_number_of_minutes_is_an_import_error_that_names_it(tmp_path: Path) -> None:
+    broken = describe(tmp_path, MINDPULSE_REPORTING_DEADLINE="1h")
+    assert set(broken["import_errors"]) == {"evidently_reporting_pipeline.py"}
+    assert "MINDPULSE_REPORTING_DEADLINE" in broken["import_errors"]["evidently_reporting_pipeline.py"]
 
 
 def test_an_invalid_setting_is_an_import_error_that_names_it(tmp_path: Path) -> None:

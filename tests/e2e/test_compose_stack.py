@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e import alert_receiver
 from tests.images.image_secrets import URL_CREDENTIALS, secret_settings
 from tests.integration.airflow_harness import RETRAIN_STEPS
 
@@ -42,6 +43,8 @@ AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-proce
 SEEDED_ROWS = 1500
 # Generous: a 2-core machine seeds 100k reference rows and trains three candidate models first.
 STACK_TIMEOUT = 1500
+# In the webhook URL's path, as a real token is: it must appear in no log and no component's environment.
+WEBHOOK_TOKEN = "e2e-webhook-token"
 RUN_TIMEOUT = 1200
 
 # Seconds each phase took, printed at the end of the module.
@@ -297,6 +300,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     for kind in ("data", "models", "reports"):
         (shared / kind).mkdir(parents=True)
     port = _free_port()
+    receiver = f"{project}-alert-receiver"
     settings = {
         # The non-root path the README's users take: uid 50000 plus the socket's group.
         "AIRFLOW_UID": "50000",
@@ -308,6 +312,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         "MINDPULSE_DATA_VOLUME": f"{project}_data",
         "MINDPULSE_MODELS_VOLUME": f"{project}_models",
         "MINDPULSE_REPORTS_VOLUME": f"{project}_reports",
+        # airflow-init stores it in the Connection mindpulse_webhook; the receiver starts once the network exists.
+        "MINDPULSE_WEBHOOK_URL": f"http://{receiver}:{alert_receiver.PORT}/hooks/{WEBHOOK_TOKEN}",
+        # Missed for sure: the retrain run triggered while its DAG is paused waits longer than this.
+        "MINDPULSE_RETRAIN_DEADLINE": "1",
     }
     env_file = root / ".env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
@@ -320,6 +328,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         init_id = stack.compose("ps", "--all", "--quiet", "airflow-init").stdout.strip()
         exit_code = _run(["docker", "inspect", "--format", "{{.State.ExitCode}}", init_id]).stdout.strip()
         assert init.returncode == 0 and exit_code == "0", init.stdout[-3000:] + init.stderr[-3000:]
+        alert_receiver.start(receiver, f"{project}_default", f"mindpulse/family-base:{TAG}")
 
         up_started = time.monotonic()
         up = stack.compose("up", "-d", timeout=STACK_TIMEOUT)
@@ -339,6 +348,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         if request.session.testsfailed:
             print(stack.compose("ps", "--all").stdout)
             print(stack.logs())
+        alert_receiver.stop(receiver)  # before `down`: it is attached to the stack's network
         stack.compose("down", "--remove-orphans", timeout=300)
         # Step containers are the engine's, not the project's: one still running (a run cut short)
         # would hold the volumes.
@@ -526,6 +536,58 @@ def test_retrain_dag_promotes_a_model_and_refreshes_the_reports(stack: Stack) ->
         time.sleep(5)
     runs = _wait_for_runs(stack, token, REPORTING, triggered[0])
     assert all(run["state"] == "success" for run in runs), runs
+
+
+def _alerts(stack: Stack, event: str, dag_id: str) -> list[dict[str, Any]]:
+    """The alerts of `event` for `dag_id` the receiver got, once it got at least one (bounded wait)."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        found = [
+            request["body"]["summary"]
+            for request in alert_receiver.received(stack.container("alert-receiver"))
+            if request["body"]["summary"].get("event") == event and request["body"]["summary"]["dag_id"] == dag_id
+        ]
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"no {event} alert for {dag_id}\n{stack.logs('airflow-dag-processor')}"
+        time.sleep(5)
+
+
+@pytest.mark.e2e
+def test_a_failed_run_sends_one_alert_and_a_late_run_a_deadline_alert(stack: Stack) -> None:
+    token = stack.token()
+    stack.api("PATCH", "/api/v2/dags/model_rollback", {"is_paused": False}, token)
+    conf = {"to_version": "v0999", "reason": "e2e: a version that does not exist"}
+    run_id = stack.api("POST", "/api/v2/dags/model_rollback/dagRuns", {"logical_date": None, "conf": conf}, token)[
+        "dag_run_id"
+    ]
+    runs = _wait_for_runs(stack, token, "model_rollback", run_id)
+    assert [run["state"] for run in runs if run["dag_run_id"] == run_id] == ["failed"]
+
+    # Sent by the DAG processor, after the run failed: wait for it, then check it came once.
+    (alert,) = _alerts(stack, "run_failed", "model_rollback")
+    assert alert["run_id"] == run_id and alert["task_id"] == "rollback_model"
+    assert alert["error"] == "ERROR: /models/versions/v0999: no such model version"
+    run_path = urllib.parse.quote(run_id)
+    assert (
+        alert["log_url"]
+        == f"http://localhost:{stack.port}/dags/model_rollback/runs/{run_path}/tasks/rollback_model?try_number=1"
+    )
+
+    # The retrain run triggered in test_documented_cli_commands_work waited, queued, longer than its deadline.
+    late = _alerts(stack, "deadline_missed", RETRAIN)
+    assert {alert["run_id"] for alert in late} <= {run["dag_run_id"] for run in _runs(stack, token, RETRAIN)}
+
+    # The webhook URL is only in the Connection: in no component's environment, no log.
+    for service in (*AIRFLOW_SERVICES, "airflow-init"):
+        container_id = stack.compose("ps", "--all", "--quiet", service).stdout.strip()
+        environment = _run(["docker", "inspect", "--format", "{{json .Config.Env}}", container_id]).stdout
+        assert (WEBHOOK_TOKEN in environment) == (service == "airflow-init"), service
+    assert WEBHOOK_TOKEN not in stack.compose("logs", "--no-color").stdout
+
+
+def _runs(stack: Stack, token: str, dag_id: str) -> list[dict[str, Any]]:
+    return stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
 
 
 class Chromium:

@@ -219,16 +219,19 @@ def test_airflow_image_loads_the_dags_and_has_no_ml_library(harness: Harness) ->
     assert found == {"dags": dag_ids, "errors": [], "ml": []}
 
 
+WEBHOOK = "http://127.0.0.1:9/hook"
+
+
 @pytest.mark.parametrize(
     ("dag_id", "task_id", "environment", "network", "read_only", "outcome"),
     [
         # Reads /data only; with no production data it skips (exit 99).
         ("ml_retrain_pipeline", "check_production_data", {}, "none", {"/data"}, "DockerContainerFailedSkipException"),
-        # Writes /reports, and with a webhook configured it is one of the two steps that get a network.
+        # Writes /reports, and with a webhook Connection it is one of the two steps that get a network.
         (
             "evidently_reporting_pipeline",
             "send_report_summary",
-            {"MINDPULSE_WEBHOOK_URL": "http://127.0.0.1:9/hook"},
+            {"AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": WEBHOOK})},
             "bridge",
             {"/data", "/models"},
             "success",
@@ -268,5 +271,7 @@ def test_task_containers_reach_the_engine_locked_down(
     assert {mount["Target"] for mount in host["Mounts"] if mount.get("ReadOnly")} == read_only
     container_environment = dict(line.split("=", 1) for line in inspected["Config"]["Env"])
     assert container_environment["MINDPULSE_IMAGE"] == f"{catalog.step(task_id).image_name}:{TAG}"
+    # The webhook comes from the Connection, read when the task runs, and only to the step that posts.
+    assert container_environment.get("WEBHOOK_URL") == (WEBHOOK if network == "bridge" else None)
     # The image's own user (MINDPULSE_TASK_USER is unset), which is not root.
     assert inspected["Config"]["User"] == "mindpulse"

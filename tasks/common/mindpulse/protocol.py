@@ -27,6 +27,8 @@ from mindpulse.results import Result
 
 SKIP_EXIT_CODE = 99
 FAILURE_EXIT_CODE = 1
+# Starts the one line a failing step prints on stderr; the orchestrator's failure alert quotes that line.
+ERROR_PREFIX = "ERROR:"
 
 
 class StepError(Exception):
@@ -67,7 +69,7 @@ def describe_os_error(error: OSError) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    print(f"{ERROR_PREFIX} {message}", file=sys.stderr, flush=True)
     sys.exit(FAILURE_EXIT_CODE)
 
 

@@ -101,7 +101,7 @@ def _write_if_changed(path: Path, document: object, staging: Path, indent: int |
     """Leave an identical file alone: the UI's file watcher reloads on every change."""
     text = _dump(document, indent)
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if path.read_bytes() == text.encode("utf-8"):
             return
     except FileNotFoundError:
         pass

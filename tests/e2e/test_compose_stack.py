@@ -316,6 +316,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         "MINDPULSE_WEBHOOK_URL": f"http://{receiver}:{alert_receiver.PORT}/hooks/{WEBHOOK_TOKEN}",
         # Missed for sure: the retrain run triggered while its DAG is paused waits longer than this.
         "MINDPULSE_RETRAIN_DEADLINE": "1",
+        "EVIDENTLY_UI_PORT": str(_free_port()),
     }
     env_file = root / ".env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
@@ -720,6 +721,74 @@ def test_ui_login_and_retrain_graph_in_headless_chromium(stack: Stack, tmp_path:
     assert set(nodes) >= set(RETRAIN_STEPS), f"graph nodes {nodes}; screenshot {shot}"
     assert RETRAIN in page_text
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+    print(f"screenshot: {shot}")
+
+
+EVIDENTLY_PANELS = ("Drift share", "Accuracy")
+# The data points of each dashboard panel: the UI draws each as an SVG circle of the panel's chart.
+PANEL_POINTS = """titles => JSON.stringify(Object.fromEntries(titles.map(title => {
+  const heading = [...document.querySelectorAll('body *')].find(e => !e.childElementCount && e.textContent === title);
+  let panel = heading;
+  while (panel && !panel.querySelector('svg')) panel = panel.parentElement;
+  return [title, panel ? panel.querySelectorAll('svg circle.MuiMarkElement-root').length : 0];
+})))"""
+
+
+def _wait_for_http(url: str, timeout: float = 300) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError) as error:
+            assert time.monotonic() < deadline, f"{url}: {error}"
+            time.sleep(3)
+
+
+@pytest.mark.e2e
+def test_evidently_ui_profile_shows_drift_and_accuracy_over_time(stack: Stack, tmp_path: Path) -> None:
+    """After a third reporting run with fresh traffic (the retrain archived the seeded rows, so the
+    asset-triggered run had none), the drift and performance reports have two runs each."""
+    data, models = stack.settings["MINDPULSE_DATA_VOLUME"], stack.settings["MINDPULSE_MODELS_VOLUME"]
+    traffic = _run(
+        ["docker", "run", "--rm", "--network", "none", "-e", "ROWS=300", "-e", "SEED=21", "-v", f"{data}:/data",
+         "-v", f"{models}:/models:ro", f"mindpulse/simulate-traffic:{TAG}"]
+    )  # fmt: skip
+    assert traffic.returncode == 0, traffic.stderr
+    _unpause_and_trigger(stack, REPORTING)
+
+    profile = ("--profile", "evidently-ui")
+    up = stack.compose(*profile, "up", "-d", "evidently-ui")
+    assert up.returncode == 0, up.stderr[-3000:]
+    artifacts = Path(os.environ.get("MINDPULSE_E2E_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "evidently_ui_dashboard.png"
+    try:
+        container = stack.container("evidently-ui")
+        inspected = json.loads(_run(["docker", "inspect", container]).stdout)[0]
+        assert inspected["Config"]["User"] == "10001:10001" and inspected["HostConfig"]["ReadonlyRootfs"]
+        assert [mount["RW"] for mount in inspected["Mounts"]] == [False], "the UI only reads the workspace"
+        (binding,) = inspected["HostConfig"]["PortBindings"]["8000/tcp"]
+        assert binding["HostIp"] == "127.0.0.1"
+
+        ui = f"http://127.0.0.1:{stack.settings['EVIDENTLY_UI_PORT']}"
+        (project,) = _wait_for_http(f"{ui}/api/projects")
+        assert project["name"] == "MindPulse"
+        browser = Chromium(Path(tempfile.mkdtemp(dir=tmp_path)))
+        try:
+            browser.open(f"{ui}/projects/{project['id']}")
+            points: dict[str, int] = {}
+            deadline = time.monotonic() + 60
+            while min(points.values(), default=0) < 2 and time.monotonic() < deadline:
+                time.sleep(1)
+                points = json.loads(browser.evaluate(f"({PANEL_POINTS})({json.dumps(EVIDENTLY_PANELS)})"))
+            time.sleep(1)  # the charts' entry animation
+            browser.screenshot(shot)
+        finally:
+            browser.close()
+    finally:
+        stack.compose(*profile, "rm", "--stop", "--force", "evidently-ui")
+    assert all(points[title] >= 2 for title in EVIDENTLY_PANELS), f"points per panel {points}; screenshot {shot}"
     print(f"screenshot: {shot}")
 
 

@@ -40,12 +40,16 @@ class Volumes:
     models: str
     reports: str
 
-    def run(self, step: str, env: dict[str, str] | None = None, **access: str) -> StepRun:
-        """`docker run` a step, locked down as the orchestrator runs it; `access` maps a volume to ro/rw."""
+    def run(
+        self, step: str, env: dict[str, str] | None = None, *, options: tuple[str, ...] = (), **access: str
+    ) -> StepRun:
+        """`docker run` a step, locked down as the orchestrator runs it; `access` maps a volume to ro/rw,
+        `options` are more `docker run` options (a fault: a tiny tmpfs instead of a volume)."""
         command = ["docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp"]
         command += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         for name, mode in access.items():
             command += ["--mount", self.mount(name) + (",readonly" if mode == READ_ONLY else "")]
+        command += options
         for key, value in (env or {}).items():
             command += ["-e", f"{key}={value}"]
         done = subprocess.run([*command, image(step)], capture_output=True, text=True, timeout=600)

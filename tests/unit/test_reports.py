@@ -56,7 +56,9 @@ def published(layout: Layout, kind: str, twin: results.Report) -> dict:
     assert kind == twin.KIND and isinstance(twin, results.REPORT_TYPES[kind])
     html = layout.report_file(kind, STAMP, "html")
     twin_file = layout.report_file(kind, STAMP, "json")
-    assert sorted(path.name for path in layout.reports_dir.iterdir()) == sorted([html.name, twin_file.name])
+    written = sorted(path.name for path in layout.reports_dir.iterdir() if path != layout.evidently_workspace)
+    assert written == sorted([html.name, twin_file.name])
+    assert len(list(layout.evidently_workspace.glob("*/snapshots/*.json"))) == 1, "the snapshot joins the workspace"
     assert html.stat().st_size > 10_000
     page = html.read_text(encoding="utf-8")
     assert page.lstrip().startswith("<!DOCTYPE html>")

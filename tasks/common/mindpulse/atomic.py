@@ -19,14 +19,15 @@ from mindpulse.paths import TEMP_SUFFIX, temp_prefix
 
 
 @contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `final`; on success it is renamed to `final`.
+def atomic_path(final: Path, staging: Path | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to `final` (or in `staging`, a folder on the same file system); on
+    success it is renamed to `final`.
 
     For writers that insist on a path (Evidently's save_html, joblib.dump, DataFrame.to_csv).
     On error the temporary file is removed and `final` is left as it was.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(final), suffix=TEMP_SUFFIX, dir=final.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(final), suffix=TEMP_SUFFIX, dir=staging or final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600; keep the mode of the file being replaced so other users
@@ -46,13 +47,13 @@ def atomic_path(final: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes(final: Path, content: bytes) -> None:
-    with atomic_path(final) as tmp:
+def write_bytes(final: Path, content: bytes, staging: Path | None = None) -> None:
+    with atomic_path(final, staging) as tmp:
         tmp.write_bytes(content)
 
 
-def write_text(final: Path, content: str) -> None:
-    write_bytes(final, content.encode("utf-8"))
+def write_text(final: Path, content: str, staging: Path | None = None) -> None:
+    write_bytes(final, content.encode("utf-8"), staging)
 
 
 def write_json(final: Path, document: Any) -> None:

@@ -4,7 +4,8 @@ plus a `.json` twin holding its key figures.
 The twin is what other steps read (the run summary, the index page's history), so it repeats the
 figures that matter instead of Evidently's full snapshot: its content is the step's result, a
 `mindpulse.results.Report`. It is written after the HTML: a twin on disk means its report is complete.
-Both files are published by atomic rename. Shares and scores that cannot be computed are null, never
+Both files are published by atomic rename; then the snapshot joins Evidently's workspace
+(`evidently_workspace`), for `evidently ui`. Shares and scores that cannot be computed are null, never
 NaN (which is not JSON).
 """
 
@@ -20,7 +21,7 @@ from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
 from evidently.presets import ClassificationPreset, DataSummaryPreset
 
-from mindpulse import atomic, drift, registry, results, schema
+from mindpulse import atomic, drift, evidently_workspace, registry, results, schema
 from mindpulse.datasets import MAX_QUARANTINE_SHARE, count_production, load_production, load_reference
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo
@@ -245,6 +246,8 @@ def _publish(
         **figures,
     )
     atomic.write_json(layout.report_file(kind, stamp, "json"), twin.as_dict())
+    # After the twin: the workspace is a second view, and a failure to write it fails nothing.
+    evidently_workspace.add_snapshot(layout, kind, stamp, snapshot, model_version)
     return twin
 
 

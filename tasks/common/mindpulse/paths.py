@@ -27,6 +27,9 @@ Three volumes, mounted at fixed paths in every step container:
            retrain_summary_YYYYMMDD_HHMMSS.json, report_summary_YYYYMMDD_HHMMSS.json
            history.jsonl   one line per reporting run, the source of index.html's charts
            index.html      the page a person opens
+           evidently_workspace/<project id>/metadata.json, dashboard.json, snapshots/<snapshot id>.json
+                           Evidently's own local workspace (the layout of Evidently 0.7's LocalState),
+                           which `evidently ui` serves: every report run adds its snapshots
 
 Temporary names, on every volume: a writer works under a hidden name and renames it into place, so a
 killed writer leaves only hidden leftovers that `apply_retention` sweeps once they are stale:
@@ -204,6 +207,24 @@ class Layout:
     @property
     def index_page(self) -> Path:
         return self.reports_dir / "index.html"
+
+    # Evidently's local workspace: the names are Evidently 0.7's (evidently.ui.storage.local.base), which
+    # `evidently ui --workspace` reads; tests/unit/test_evidently_workspace.py checks they still agree.
+    @property
+    def evidently_workspace(self) -> Path:
+        return self.reports_dir / "evidently_workspace"
+
+    def evidently_project_dir(self, project_id: str) -> Path:
+        return self.evidently_workspace / project_id
+
+    def evidently_project(self, project_id: str) -> Path:
+        return self.evidently_project_dir(project_id) / "metadata.json"
+
+    def evidently_dashboard(self, project_id: str) -> Path:
+        return self.evidently_project_dir(project_id) / "dashboard.json"
+
+    def evidently_snapshot(self, project_id: str, snapshot_id: str) -> Path:
+        return self.evidently_project_dir(project_id) / "snapshots" / f"{snapshot_id}.json"
 
 
 def find_reports(reports_dir: Path) -> dict[str, dict[str, dict[str, Path]]]:

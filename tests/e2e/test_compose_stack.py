@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from mindpulse import catalog
 from tests.e2e import alert_receiver
 from tests.images.image_secrets import URL_CREDENTIALS, secret_settings
 from tests.integration.airflow_harness import RETRAIN_STEPS
@@ -464,18 +465,36 @@ def test_secrets_are_generated_shared_and_found_nowhere_else(stack: Stack) -> No
         assert [name for name, value in generated.items() if value in environment] == [], service
 
 
+def _warnings(printed: subprocess.CompletedProcess) -> list[str]:
+    """The warning lines a command printed. Both streams: Airflow's structlog prints its warnings on stdout."""
+    return [line for line in (printed.stdout + printed.stderr).splitlines() if "warning" in line.lower()]
+
+
+def _step_test(stack: Stack, *date: str) -> dict[str, Any]:
+    """The README's debugging command on check_production_data; its result (stdout is that line alone).
+
+    Runs the real step container, so it must be the scheduler: it holds the Docker socket."""
+    started = time.monotonic()
+    tested = stack.exec("airflow-scheduler", "mindpulse-step-test", RETRAIN, "check_production_data", *date)
+    _timed(f"mindpulse-step-test check_production_data {' '.join(date)}", started)
+    assert tested.returncode in (0, 99), tested.stdout[-3000:] + tested.stderr[-3000:]
+    assert _warnings(tested) == []
+    (line,) = tested.stdout.splitlines()
+    return json.loads(line)
+
+
 @pytest.mark.e2e
 def test_documented_cli_commands_work(stack: Stack) -> None:
+    for command in (("airflow", "version"), ("airflow", "dags", "list"), ("airflow", "dags", "list-import-errors")):
+        printed = stack.exec("airflow-webserver", *command)
+        assert printed.returncode == 0, printed.stderr
+        assert _warnings(printed) == [], command
+    assert RETRAIN in printed.stdout or "No data found" in printed.stdout
     listed = stack.exec("airflow-webserver", "airflow", "dags", "list")
-    assert listed.returncode == 0, listed.stderr
     assert RETRAIN in listed.stdout and REPORTING in listed.stdout
 
-    # Runs the real step container, so it must be the scheduler: it holds the Docker socket.
-    started = time.monotonic()
-    tested = stack.exec("airflow-scheduler", "airflow", "tasks", "test", RETRAIN, "check_production_data", "2026-02-09")
-    _timed("airflow tasks test check_production_data", started)
-    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
-    assert f'"labelled_rows": {SEEDED_ROWS}' in tested.stdout + tested.stderr
+    result = _step_test(stack, "2026-02-09")
+    assert (result["step"], result["labelled_rows"]) == ("check_production_data", SEEDED_ROWS)
 
     created = stack.exec(
         "airflow-webserver", "airflow", "users", "create", "--username", "analyst", "--password", "e2e-pass",
@@ -589,6 +608,60 @@ def test_a_failed_run_sends_one_alert_and_a_late_run_a_deadline_alert(stack: Sta
 
 def _runs(stack: Stack, token: str, dag_id: str) -> list[dict[str, Any]]:
     return stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
+
+
+# sha256 of every file of the data and models volumes (links followed).
+SNAPSHOT = """
+import hashlib, json, os
+files = {}
+for root in ("/data", "/models"):
+    for folder, dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                files[path] = hashlib.sha256(handle.read()).hexdigest()
+print(json.dumps(files))
+"""
+
+
+def _history(stack: Stack, token: str) -> dict[str, Any]:
+    """Every run of the retrain DAG and every task instance of every run, with their states and tries."""
+    runs = stack.api("GET", f"/api/v2/dags/{RETRAIN}/dagRuns", token=token)["dag_runs"]
+    instances = stack.api("GET", f"/api/v2/dags/{RETRAIN}/dagRuns/~/taskInstances", token=token)["task_instances"]
+    return {
+        "runs": sorted((run["dag_run_id"], run["run_type"], run["state"]) for run in runs),
+        "task instances": sorted((ti["dag_run_id"], ti["task_id"], ti["state"], ti["try_number"]) for ti in instances),
+    }
+
+
+@pytest.mark.e2e
+def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
+    """apache/airflow#35994 and PR #72656: `airflow tasks test` on an unpaused DAG made the scheduler run the
+    other steps of its temporary run, and without a date deleted the manual runs from the history. The
+    README's command runs the one step and leaves Airflow's database and the volumes as they were."""
+    token = stack.token()
+    assert stack.api("GET", f"/api/v2/dags/{RETRAIN}", token=token)["is_paused"] is False
+    before = _history(stack, token)
+    assert ("manual", "success") in {(run_type, state) for _, run_type, state in before["runs"]}, before
+    volumes = ["-v", f"{stack.settings['MINDPULSE_DATA_VOLUME']}:/data:ro"]
+    volumes += ["-v", f"{stack.settings['MINDPULSE_MODELS_VOLUME']}:/models:ro"]
+    snapshot = ["docker", "run", "--rm", "--network", "none", *volumes, f"mindpulse/family-base:{TAG}"]
+    files = _run([*snapshot, "python", "-c", SNAPSHOT]).stdout
+    assert "/data/reference_data.csv" in files
+
+    since = _run(["date", "+%s"]).stdout.strip()
+    results = [_step_test(stack), _step_test(stack, "2026-02-09")]
+    until = _run(["date", "+%s"]).stdout.strip()
+
+    assert [(result["step"], result["labelled_rows"]) for result in results] == [("check_production_data", 0)] * 2
+    # Every container the engine created meanwhile for a retrain step: the two the commands ran. (Each
+    # command takes far longer than a scheduler loop, so a run the scheduler had been handed shows here.)
+    events = ["docker", "events", "--since", since, "--until", until, "--filter", "event=create"]
+    created = _run([*events, "--format", "{{.Actor.Attributes.image}}"]).stdout.split()
+    retrain_images = {f"{catalog.step(name).image_name}:{TAG}" for name in RETRAIN_STEPS}
+    assert [image for image in created if image in retrain_images] == [f"mindpulse/check-production-data:{TAG}"] * 2
+    assert _history(stack, token) == before
+    assert _run([*snapshot, "python", "-c", SNAPSHOT]).stdout == files
 
 
 class Chromium:

@@ -153,6 +153,8 @@ print(json.dumps({root: inspect(root, load) for root in sys.argv[2:]}))
 # checked instead (JSON, checksums), and the registry's decisions are compared without the times.
 VARYING = (
     re.compile(r"/models/versions/v\d+/metadata\.json"),
+    # The MLflow signature records when it was written (utc_time_created), like metadata.json's created_at.
+    re.compile(r"/models/versions/v\d+/MLmodel"),
     re.compile(r"/models/audit\.jsonl"),
     re.compile(r"/reports/retrain_summary_\d{8}_\d{6}\.json"),
 )

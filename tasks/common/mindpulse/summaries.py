@@ -110,6 +110,8 @@ def publish(
 ) -> results.Delivery:
     """Write reports/<name>_<stamp>.json, print `text`, post the webhook; return what happened."""
     path = layout.summary_file(name, stamp)
+    # Phase marker: the fault tests kill the step on this line, inside the write.
+    say(f"writing {path}")
     try:
         atomic.write_json(path, summary.as_dict())
     except OSError as error:

@@ -239,10 +239,10 @@ class LockedDownDockerOperator(DockerOperator):
             line = alerts.error_line(failure.logs)
             if line is None:
                 raise
-            # Recorded while the task still runs, for the run's failure alert; and in the exception, so the
-            # task log ends with it.
+            # Recorded while the task still runs, for the run's failure alert. The task log has the line
+            # already (the container's output): adding it to the exception would name the problem twice.
             context["ti"].xcom_push(key=alerts.ERROR_LINE_KEY, value=line)
-            raise DockerContainerFailedException(f"{failure} {line}", logs=failure.logs) from None
+            raise
 
 
 def prune_leftover_containers(client: APIClient, deployment: str, max_age: timedelta) -> list[str]:

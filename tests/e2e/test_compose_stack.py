@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -635,12 +636,27 @@ def _history(stack: Stack, token: str) -> dict[str, Any]:
 
 
 @pytest.mark.e2e
+def _wait_until_the_scheduler_has_nothing_due(stack: Stack, token: str, dag_id: str) -> None:
+    """Wait until every run of `dag_id` has finished and its next scheduled run is not due for a while: the
+    scheduled run an unpause creates for the latest cron tick may start after the runs a test waited for."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        runs = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
+        next_run = stack.api("GET", f"/api/v2/dags/{dag_id}", token=token)["next_dagrun_run_after"]
+        due_soon = next_run is None or datetime.fromisoformat(next_run) < datetime.now(UTC) + timedelta(minutes=10)
+        if not due_soon and all(run["state"] in ("success", "failed") for run in runs):
+            return
+        assert time.monotonic() < deadline, f"{dag_id}: runs {runs}, next run after {next_run}"
+        time.sleep(5)
+
+
 def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
     """apache/airflow#35994 and PR #72656: `airflow tasks test` on an unpaused DAG made the scheduler run the
     other steps of its temporary run, and without a date deleted the manual runs from the history. The
     README's command runs the one step and leaves Airflow's database and the volumes as they were."""
     token = stack.token()
     assert stack.api("GET", f"/api/v2/dags/{RETRAIN}", token=token)["is_paused"] is False
+    _wait_until_the_scheduler_has_nothing_due(stack, token, RETRAIN)
     before = _history(stack, token)
     assert ("manual", "success") in {(run_type, state) for _, run_type, state in before["runs"]}, before
     volumes = ["-v", f"{stack.settings['MINDPULSE_DATA_VOLUME']}:/data:ro"]

@@ -192,14 +192,17 @@ def test_reporting_without_production_data_skips_drift_and_performance(harness: 
         "send_report_summary": "success",
     }
     stamp = run.run_after.strftime("%Y%m%d_%H%M%S")
-    reports = {Path(path).name for path in _under(harness.snapshot(volumes), "/reports/")}
-    assert reports == {
+    written = _under(harness.snapshot(volumes), "/reports/")
+    assert {Path(path).name for path in written if Path(path).parent == Path("/reports")} == {
         f"data_quality_report_{stamp}.html",
         f"data_quality_report_{stamp}.json",
         f"report_summary_{stamp}.json",
         "history.jsonl",
         "index.html",
     }
+    # The one report written also went to the Evidently workspace, as one snapshot.
+    snapshots = [path for path in written if Path(path).parent.name == "snapshots"]
+    assert len(snapshots) == 1 and snapshots[0].startswith("/reports/evidently_workspace/"), sorted(written)
 
 
 def test_airflow_image_loads_the_dags_and_has_no_ml_library(harness: Harness) -> None:

@@ -672,7 +672,11 @@ def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
     assert [(result["step"], result["labelled_rows"]) for result in results] == [("check_production_data", 0)] * 2
     # Every container the engine created meanwhile for a retrain step: the two the commands ran. (Each
     # command takes far longer than a scheduler loop, so a run the scheduler had been handed shows here.)
+    # Only this stack's step containers (labelled with its deployment, the data volume's name): the other test
+    # layers run beside this one on the same engine, with the same images.
+    deployment = f"label=org.mindpulse.deployment={stack.settings['MINDPULSE_DATA_VOLUME']}"
     events = ["docker", "events", "--since", since, "--until", until, "--filter", "event=create"]
+    events += ["--filter", deployment]
     created = _run([*events, "--format", "{{.Actor.Attributes.image}}"]).stdout.split()
     retrain_images = {f"{catalog.step(name).image_name}:{TAG}" for name in RETRAIN_STEPS}
     assert [image for image in created if image in retrain_images] == [f"mindpulse/check-production-data:{TAG}"] * 2

@@ -11,26 +11,22 @@ trains with another seed; the test rows are the same for every seed.
 For comparison, the same seeds at the first row count also run with the challenger chosen as before
 the one-standard-error rule: the best validation score (training.choose replaced for those runs).
 
-    .venv/bin/python -m bench.concept_shift            # 10 seeds at 1,000 and 5,000 rows
-    .venv/bin/python -m bench.concept_shift --smoke    # tiny, for tests/bench
-Writes bench/results/concept_shift.{json,md} (or --out DIR).
+A section of bench/benchmark.py (`--sections concept_shift`).
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import stats
+from bench.harness import Run
 
-from bench import provenance, stats
+TITLE = "Recovery from a full concept shift after one retrain"
 
 TARGET_SHARE = 0.8
 STAMP = "20260101_000000"
@@ -82,8 +78,10 @@ def retrain_once(template: Path, scratch: Path, rows: int, seed: int, live: Any,
     }
 
 
-def measure(config: dict[str, Any]) -> dict[str, Any]:
+def measure(run: Run) -> dict[str, Any]:
     from mindpulse import demo, demo_data, schema, training
+
+    config = SMOKE if run.smoke else FULL
 
     with tempfile.TemporaryDirectory() as folder:
         template = Path(folder) / "template"
@@ -121,10 +119,6 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
 
 def render(results: dict[str, Any]) -> str:
     lines = [
-        "# Recovery from a full concept shift after one retrain",
-        "",
-        provenance.header(results),
-        "",
         f"Live model trained on {results['reference_rows']:,} reference rows; accuracy on {results['test_rows']:,} "
         f"rows: {results['accuracy_before_shift']:.4f} before the shift, {results['accuracy_after_shift']:.4f} "
         f"after it (best achievable after: {results['bayes_after_shift']:.4f}). {results['seeds']} seeds per row "
@@ -152,18 +146,18 @@ def render(results: dict[str, Any]) -> str:
     for rule, rows, entry in measured:
         figures = ", ".join(f"{run['recovered_share']:.1%}" for run in entry["runs"])
         lines.append(f"- {rule.replace('_', ' ')}, {int(rows):,} rows: {figures}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
-def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--smoke", action="store_true", help="tiny data and two seeds (checks the code, not the model)")
-    cli.add_argument("--out", type=Path, default=provenance.RESULTS)
-    args = cli.parse_args()
-    config = SMOKE if args.smoke else FULL
-    results = {"mode": "smoke" if args.smoke else "full", "provenance": provenance.provenance(), **measure(config)}
-    print(provenance.write(args.out, "concept_shift", results, render))
-
-
-if __name__ == "__main__":
-    main()
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rule = RULES[0]
+    rows = max(result["retrain"][rule], key=int)
+    share = result["retrain"][rule][rows]["recovered_share"]
+    return [
+        {
+            "target": f"one retrain after a concept shift recovers >= {result['target_share']:.0%} of the lost "
+            f"accuracy ({int(rows):,} new rows, mean of {result['seeds']} seeds)",
+            "measured": f"{share['mean']:.0%} [95% interval {share['low']:.0%}, {share['high']:.0%}]",
+            "met": share["mean"] >= result["target_share"],
+        }
+    ]

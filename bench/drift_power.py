@@ -13,24 +13,20 @@ thresholds measure_drift chooses for the window size) and the same rule (mindpul
 the first CHECKED trials of every point also go through measure_drift itself, and the results record
 whether both gave the same verdict and the same drifted columns on every one of them.
 
-    .venv/bin/python -m bench.drift_power              # full grid (about 10 minutes on 2 cores)
-    .venv/bin/python -m bench.drift_power --smoke      # a few trials, for tests/bench
-Writes bench/results/drift_power.{json,md} (or --out DIR).
+A section of bench/benchmark.py (`--sections drift_power`).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import stats
+from bench.harness import Run
 
-from bench import provenance, stats
+TITLE = "Drift detector: false alarms and power"
+JOBS = 2
 
 REFERENCE_ROWS = 20_000
 SHIFTED = {
@@ -119,8 +115,10 @@ def run_point(point: tuple[int, int, float, int]) -> dict[str, Any]:
     }
 
 
-def measure(config: dict[str, Any], jobs: int) -> dict[str, Any]:
+def measure(run: Run) -> dict[str, Any]:
     from mindpulse import drift, schema
+
+    config = SMOKE if run.smoke else FULL
 
     points = [(rows, 0, 0.0, config["null_trials"]) for rows in config["windows"]]
     points += [
@@ -129,28 +127,28 @@ def measure(config: dict[str, Any], jobs: int) -> dict[str, Any]:
         for features in SHIFTED
         for shift in config["shifts"]
     ]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=1 if run.smoke else JOBS) as pool:
         measured = list(pool.map(run_point, points))
     feature_count = len(schema.FEATURES)
     return {
+        "config": config,
         "reference_rows": REFERENCE_ROWS,
         "threshold": drift.DEFAULT_THRESHOLD,
         "columns_needed": math.floor(drift.DEFAULT_THRESHOLD * feature_count) + 1,
         "feature_count": feature_count,
         "shifted_columns": {str(count): list(columns) for count, columns in SHIFTED.items()},
         "points": measured,
-        "targets": targets(measured),
     }
 
 
-def targets(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
-    for point in points:
+    for point in result["points"]:
         if point["shift_sd"] == 0:
             found.append(
                 {
-                    "name": f"false alarms at {point['rows']} rows: upper bound <= {FALSE_ALARM_MAX:.0%}",
-                    "value": point["high"],
+                    "target": f"drift false alarms at {point['rows']} rows: 95% upper bound <= {FALSE_ALARM_MAX:.0%}",
+                    "measured": f"{point['flagged']}/{point['trials']}, upper bound {point['high']:.1%}",
                     "met": point["high"] <= FALSE_ALARM_MAX,
                 }
             )
@@ -161,9 +159,9 @@ def targets(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ):
             found.append(
                 {
-                    "name": f"detection at {DETECTION_SHIFT} SD in {DETECTION_FEATURES} features, "
-                    f"{point['rows']} rows: lower bound >= {DETECTION_MIN:.0%}",
-                    "value": point["low"],
+                    "target": f"drift detected at {DETECTION_SHIFT} SD in {DETECTION_FEATURES} features, "
+                    f"{point['rows']} rows: 95% lower bound >= {DETECTION_MIN:.0%}",
+                    "measured": f"{point['flagged']}/{point['trials']}, lower bound {point['low']:.1%}",
                     "met": point["low"] >= DETECTION_MIN,
                 }
             )
@@ -191,10 +189,6 @@ def render(results: dict[str, Any]) -> str:
     points = results["points"]
     windows = sorted({point["rows"] for point in points})
     lines = [
-        "# Drift detector: false alarms and power",
-        "",
-        provenance.header(results),
-        "",
         f"Reference: {results['reference_rows']:,} demo rows. Rule: share of drifted columns > {results['threshold']} "
         f"(mindpulse.drift). Shifted columns: 2 = {', '.join(results['shifted_columns']['2'])}; "
         f"4 = {', '.join(results['shifted_columns']['4'])}. Each cell: flagged/trials, rate "
@@ -221,30 +215,5 @@ def render(results: dict[str, Any]) -> str:
         f"windows also judged by mindpulse.drift.measure_drift itself, both agreed on the verdict and the "
         f"drifted columns in {same}.",
     ]
-    lines += ["", "## Targets", "", "| target | bound | met |", "|---|---:|---|"]
-    lines += [
-        f"| {target['name']} | {target['value']:.1%} | {'yes' if target['met'] else 'no'} |"
-        for target in results["targets"]
-    ]
-    lines += ["", "## Where the detector is blind", ""] + [f"- {note}" for note in blind_spots(results)]
-    return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--smoke", action="store_true", help="a few trials on two windows (checks the code)")
-    cli.add_argument("--jobs", type=int, default=2, help="worker processes")
-    cli.add_argument("--out", type=Path, default=provenance.RESULTS)
-    args = cli.parse_args()
-    config = SMOKE if args.smoke else FULL
-    results = {
-        "mode": "smoke" if args.smoke else "full",
-        "provenance": provenance.provenance(),
-        "config": config,
-        **measure(config, args.jobs),
-    }
-    print(provenance.write(args.out, "drift_power", results, render))
-
-
-if __name__ == "__main__":
-    main()
+    lines += ["", "Where the detector is blind:", ""] + [f"- {note}" for note in blind_spots(results)]
+    return "\n".join(lines)

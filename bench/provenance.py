@@ -1,50 +1,51 @@
-"""What every measurement file records about the code and the machine it was measured on, and how
-the JSON and its Markdown rendering are written (the Markdown is always generated from the JSON)."""
+"""What every result records about the code and the machine it was measured on."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
+# What the benchmark itself writes: a change there does not make the measured code dirty.
+OUTPUTS = ("bench/results", "README.md")
 
 
 def _git(*arguments: str) -> str:
     return subprocess.run(["git", *arguments], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def changes() -> list[str]:
+    """Uncommitted changes to anything but the benchmark's own outputs, untracked files included."""
+    excluded = [f":(exclude){path}" for path in OUTPUTS]
+    return _git("status", "--porcelain", "--untracked-files=normal", "--", ".", *excluded).splitlines()
+
+
+def memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def load() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def provenance() -> dict[str, Any]:
     return {
         "git_revision": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "git_dirty": bool(changes()),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
-        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "memory_bytes": memory_bytes(),
+        "load_average": load(),
         "python": platform.python_version(),
     }
-
-
-def write(out: Path, name: str, results: dict[str, Any], render: Callable[[dict[str, Any]], str]) -> Path:
-    """Write `name`.json, then `name`.md rendered from the JSON as read back (no figure bypasses it)."""
-    out.mkdir(parents=True, exist_ok=True)
-    document = out / f"{name}.json"
-    document.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    (out / f"{name}.md").write_text(render(json.loads(document.read_text())))
-    return document
-
-
-def header(results: dict[str, Any]) -> str:
-    machine = results["provenance"]
-    dirty = " (uncommitted changes)" if machine["git_dirty"] else ""
-    return (
-        f"Measured {machine['date']} at revision `{machine['git_revision'][:12]}`{dirty}, "
-        f"{machine['cores']} cores, load average {' / '.join(str(value) for value in machine['load_average'])}"
-        f", mode {results['mode']}."
-    )

@@ -297,6 +297,27 @@ class _LockedDownClient:
         return getattr(self._client, name)
 
 
+RUNNERS = ("docker", "python")
+
+
+def runner() -> str:
+    """Which task factory builds the steps' tasks: MINDPULSE_RUNNER, default docker."""
+    chosen = os.environ.get("MINDPULSE_RUNNER", "").strip() or RUNNERS[0]
+    if chosen not in RUNNERS:
+        raise ValueError(f"setting MINDPULSE_RUNNER={chosen!r}: must be one of {', '.join(RUNNERS)}")
+    return chosen
+
+
+def step_task(task_id: str, **kwargs: Any) -> Any:
+    """The task of step `task_id`, built by the configured runner from the step's declaration: a container
+    (docker_step) or, for the benchmark's peer only, an in-process call (mindpulse_python_runner)."""
+    if runner() == "python":
+        from mindpulse_python_runner import python_step
+
+        return python_step(task_id, step_environment(catalog.step(task_id)), **kwargs)
+    return docker_step(task_id, **kwargs)
+
+
 def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
     """The task that runs step `task_id` as its declaration in mindpulse.catalog says.
 
@@ -310,21 +331,8 @@ def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
     outlets, ...).
     """
     declared = catalog.step(task_id)
-    environment: dict[str, str] = {}
-    webhook_env = None
-    for parameter in declared.parameters:
-        if parameter.in_form:
-            value = f"params.{parameter.name}"
-            # An unset optional value must reach the step as empty (its default), not as the text "None".
-            if parameter.default is None and not parameter.required:
-                value += f" if {value} is not none else ''"
-            if parameter.kind is bool:
-                value += " | lower"  # "true"/"false", as a person would type it by hand
-            environment[parameter.env] = f"{{{{ {value} }}}}"
-        elif parameter.template is not None:
-            environment[parameter.env] = parameter.template
-        elif parameter.secret:
-            webhook_env = parameter.env  # the one secret parameter: the webhook URL
+    environment = step_environment(declared)
+    webhook_env = next((parameter.env for parameter in declared.parameters if parameter.secret), None)
     step_image = image(task_id)
     return LockedDownDockerOperator(
         task_id=task_id,
@@ -348,6 +356,26 @@ def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
         do_xcom_push=True,
         **kwargs,
     )
+
+
+def step_environment(declared: catalog.Step) -> dict[str, str]:
+    """The text a step's parameters are handed over as, by environment variable: a Jinja template the
+    operator renders, of a trigger-form Param (`{{ params.<name> }}`) or of the parameter's own run template
+    (the run's stamp, the earlier steps' results). Parameters that are neither keep the step's default; the
+    secret one (the webhook URL) is handed over at run time, never templated."""
+    environment: dict[str, str] = {}
+    for parameter in declared.parameters:
+        if parameter.in_form:
+            value = f"params.{parameter.name}"
+            # An unset optional value must reach the step as empty (its default), not as the text "None".
+            if parameter.default is None and not parameter.required:
+                value += f" if {value} is not none else ''"
+            if parameter.kind is bool:
+                value += " | lower"  # "true"/"false", as a person would type it by hand
+            environment[parameter.env] = f"{{{{ {value} }}}}"
+        elif parameter.template is not None:
+            environment[parameter.env] = parameter.template
+    return environment
 
 
 def _mount(volume: str, *, read_only: bool) -> Mount:

@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.dag_processing.dagbag import BundleDagBag
 from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.providers.standard.operators.python import PythonOperator
 from docker import APIClient
 
 ML_MODULES = ("pandas", "numpy", "sklearn", "xgboost", "evidently")
@@ -73,6 +74,8 @@ def describe_task(dag: Any, task: Any) -> dict[str, Any]:
         "outlets": [getattr(outlet, "name", repr(outlet)) for outlet in task.outlets],
         "do_xcom_push": task.do_xcom_push,
     }
+    if isinstance(task, PythonOperator):
+        return described | describe_python_task(dag, task)
     if not isinstance(task, DockerOperator):
         return described
     described |= {
@@ -107,6 +110,22 @@ def describe_task(dag: Any, task: Any) -> dict[str, Any]:
         "host_config": offline_host_config(task),
     }
     return described
+
+
+def describe_python_task(dag: Any, task: Any) -> dict[str, Any]:
+    """A task of the in-process runner (MINDPULSE_RUNNER=python): what it calls and the parameter texts it
+    hands over, rendered like a container's environment."""
+    context = {
+        "params": dag.params.dump(),
+        "dag_run": SimpleNamespace(run_after=RUN_AFTER, triggering_user_name="ana"),
+        "ti": StubTaskInstance(task),
+    }
+    task.render_template_fields(context, jinja_env=dag.get_template_env())
+    return {
+        "callable": f"{task.python_callable.__module__}.{task.python_callable.__name__}",
+        "step_name": task.op_kwargs["step_name"],
+        "rendered": {"environment": dict(task.op_kwargs["texts"])},
+    }
 
 
 def describe_deadline(alert: Any) -> dict[str, Any]:

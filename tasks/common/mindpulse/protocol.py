@@ -74,9 +74,14 @@ def _fail(message: str) -> NoReturn:
 
 
 def _finish(step_name: str, status: str, result: Result, code: int) -> NoReturn:
-    fields = result.as_dict() if is_dataclass(result) else dict(result)
-    print(json.dumps({"step": step_name, "status": status, **fields}, default=str), flush=True)
+    print(json.dumps(result_object(step_name, status, result), default=str), flush=True)
     sys.exit(code)
+
+
+def result_object(step_name: str, status: str, result: Result) -> dict[str, Any]:
+    """The object of a step's last line: its name, "success" or "skipped", and the result's fields."""
+    fields = result.as_dict() if is_dataclass(result) else dict(result)
+    return {"step": step_name, "status": status, **fields}
 
 
 # --- an entrypoint -----------------------------------------------------------------------------
@@ -139,10 +144,15 @@ def _add(cli: argparse.ArgumentParser, parameter: Parameter) -> None:
 
 def _from_environment(parameter: Parameter) -> Any:
     """The parameter's environment variable, parsed and checked; its default when unset or empty."""
-    raw = os.environ.get(parameter.env, "")
-    if raw == "":
-        return parameter.fallback() if parameter.fallback else parameter.default
     try:
-        return parameter.parse(raw)
+        return value_of(parameter, os.environ.get(parameter.env, ""))
     except ValueError as error:
         _fail(f"environment variable {parameter.env}: {error}")
+
+
+def value_of(parameter: Parameter, raw: str) -> Any:
+    """A parameter's value from its text as the orchestrator hands it over: parsed and checked (ValueError
+    when out of bounds), its fallback or default when empty."""
+    if raw == "":
+        return parameter.fallback() if parameter.fallback else parameter.default
+    return parameter.parse(raw)

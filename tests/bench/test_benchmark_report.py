@@ -1,0 +1,47 @@
+"""The published benchmark figures are the rendering of bench/results/benchmark.json, and nothing else:
+benchmark.md and the README's table of targets must equal what bench/report.py makes of the committed JSON.
+After `bench/benchmark.py` the files are regenerated; a hand edit of either fails here."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from bench import report, sections
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "bench" / "results"
+
+
+def document() -> dict:
+    return json.loads((RESULTS / "benchmark.json").read_text())
+
+
+def test_benchmark_md_is_rendered_from_the_json() -> None:
+    assert (RESULTS / "benchmark.md").read_text() == report.markdown(document())
+
+
+def test_the_readme_table_is_rendered_from_the_json() -> None:
+    text = (REPO / "README.md").read_text()
+    assert report.readme(text, document()) == text
+
+
+def test_the_published_results_hold_every_section_from_one_clean_run_of_one_revision() -> None:
+    measured = document()["sections"]
+    assert list(measured) == list(sections.NAMES) or set(measured) == set(sections.NAMES)
+    assert {entry["provenance"]["git_revision"] for entry in measured.values()} == {
+        measured["overhead"]["provenance"]["git_revision"]
+    }
+    assert not any(entry["provenance"]["git_dirty"] for entry in measured.values())
+    assert {entry["mode"] for entry in measured.values()} == {"full"}
+
+
+def test_a_changed_figure_changes_the_rendering() -> None:
+    original = document()
+    changed = copy.deepcopy(original)
+    target = next(entry for entry in changed["sections"].values() if entry["targets"])["targets"][0]
+    target["measured"] = "a figure nobody measured"
+    assert "a figure nobody measured" in report.markdown(changed)
+    assert "a figure nobody measured" in report.readme((REPO / "README.md").read_text(), changed)
+    assert "a figure nobody measured" not in report.markdown(original)

@@ -1,0 +1,45 @@
+"""MINDPULSE_RUNNER=python: the benchmark's peer (the seed's design) is the same DAGs, task for task, with
+every step called in-process by a PythonOperator that gets exactly the parameter texts its container would.
+Loaded by tests/dags/describe_dags.py in the Airflow venv, like tests/dags/test_dag_integrity.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dags.test_dag_integrity import describe
+
+SHARED = ("upstream", "trigger_rule", "retries", "execution_timeout_s", "outlets", "do_xcom_push")
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    return {
+        runner: describe(tmp_path_factory.mktemp(runner), MINDPULSE_RUNNER=runner) for runner in ("docker", "python")
+    }
+
+
+def test_the_peer_dags_are_the_same_dags_with_in_process_tasks(both: dict[str, dict[str, Any]]) -> None:
+    docker, python = both["docker"], both["python"]
+    assert python["import_errors"] == {} and set(python["dags"]) == set(docker["dags"])
+    assert python["ml_modules_loaded"] == [], "parsing the peer DAGs needs no step library either"
+    for dag_id, dag in docker["dags"].items():
+        peer = python["dags"][dag_id]
+        assert set(peer["tasks"]) == set(dag["tasks"]) and peer["params"] == dag["params"]
+        for task_id, task in dag["tasks"].items():
+            twin = peer["tasks"][task_id]
+            assert twin["operator"] == "PythonOperator" and twin["step_name"] == task_id
+            assert twin["callable"] == "mindpulse_python_runner.call_step"
+            assert {key: twin[key] for key in SHARED} == {key: task[key] for key in SHARED}, task_id
+            container = {name: value for name, value in task["rendered"]["environment"].items()}
+            container.pop("MINDPULSE_IMAGE")
+            assert twin["rendered"]["environment"] == container, task_id
+
+
+def test_an_unknown_runner_is_one_error_naming_the_setting(tmp_path: Path) -> None:
+    described = describe(tmp_path, MINDPULSE_RUNNER="celery")
+    assert described["dags"] == {}
+    errors = list(described["import_errors"].values())
+    assert len(errors) == 3 and all("MINDPULSE_RUNNER='celery'" in error for error in errors)

@@ -162,7 +162,8 @@ def render(result: dict[str, Any]) -> str:
         f"(ML libraries: {', '.join(airflow['ml_libraries']) or 'none'}) |"
     )
     fat = result["fat"]
-    lines += ["", f"All of the above on disk, shared layers counted once: **{result['ours_total_bytes'] / mb:.0f} MB**."]
+    total = result["ours_total_bytes"] / mb
+    lines += ["", f"All of the above on disk, shared layers counted once: **{total:.0f} MB**."]
     if fat["present"]:
         conflicts = ", ".join(fat["conflicts"]) or "nothing"
         lines.append(

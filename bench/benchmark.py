@@ -52,13 +52,13 @@ def write(out: Path, document: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / DOCUMENT
     staged = path.with_suffix(".json.tmp")
-    staged.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    staged.write_text(json.dumps(document, indent=2) + "\n")
     staged.replace(path)
     document = json.loads(path.read_text())
     (out / "benchmark.md").write_text(report.markdown(document))
     if out.resolve() == RESULTS.resolve():
-        readme = REPO / "README.md"
-        readme.write_text(report.readme(readme.read_text(), document))
+        for path, render in ((REPO / "README.md", report.readme), (REPO / "bench" / "README.md", report.bench_readme)):
+            path.write_text(render(path.read_text(), document))
 
 
 def main() -> int:

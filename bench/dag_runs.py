@@ -273,3 +273,33 @@ def render(result: dict[str, Any]) -> str:
             peer_cell = "-" if python is None else f"{python['median']:.2f}"
             lines.append(f"| {task} | {tasks[task]['median']:.2f} | {peer_cell} |")
     return "\n".join(lines)
+
+
+def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
+    """Where the container DAG's extra time goes, for each missed ratio: the tasks themselves (each starts a
+    container, Python and its imports) or Airflow's work around them."""
+    paragraphs = []
+    for rows, pipelines in result["sizes"].items():
+        limit = RATIO_TARGETS.get(int(rows))
+        for entry in pipelines.values():
+            if limit is None or entry["ratio"] <= limit:
+                continue
+            docker, python = entry["runners"]["docker"], entry["runners"]["python"]
+            tasks = {
+                name: sum(task["median"] for task in runner["tasks_s"].values())
+                for name, runner in entry["runners"].items()
+            }
+            around = {name: entry["runners"][name]["wall_s"]["median"] - tasks[name] for name in tasks}
+            count = len(docker["tasks_s"])
+            per_task = (tasks["docker"] - tasks["python"]) / count
+            paragraphs.append(
+                f"**{entry['dag_id']} at {int(rows):,} rows: {entry['ratio']:.2f}x, target ≤ {limit}x.** "
+                f"{docker['wall_s']['median']:.1f} s with containers against {python['wall_s']['median']:.1f} s "
+                f"in-process. Its {count} tasks took {tasks['docker']:.1f} s against {tasks['python']:.1f} s (sums of "
+                f"the tasks' medians): {per_task:.2f} s more per task, what each container pays to start, start Python "
+                f"and import its libraries where the PythonOperator pays each import once per process (sections 1 and "
+                f"2). Airflow's work around the tasks took {around['docker']:.1f} s against {around['python']:.1f} s. "
+                f"The steps' bare functions sum to {entry['bare_functions_s']['median']:.1f} s: the less work a run "
+                "does, the more the fixed costs weigh."
+            )
+    return paragraphs

@@ -177,3 +177,22 @@ def render(result: dict[str, Any]) -> str:
         f"Warm rebuild of `{REBUILT_STEP}` after editing its entrypoint: **{span(result['warm_rebuild_s'], 1)} s**.",
     ]
     return "\n".join(lines)
+
+
+def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
+    fat = result["fat"]
+    if not fat["present"] or result["ours_total_bytes"] <= fat["size_bytes"]:
+        return []
+    mb = 1e6
+    families = sum(entry["own_bytes"] for entry in result["families"].values())
+    steps = sum(entry["own_bytes"] for entry in result["steps"].values())
+    airflow = result["airflow"]["own_bytes"]
+    fat_own = fat["size_bytes"] - result["python_base"]["size_bytes"]
+    return [
+        f"**All our images {result['ours_total_bytes'] / mb:.0f} MB against the fat image's "
+        f"{fat['size_bytes'] / mb:.0f} MB.** Both stand on the same {result['python_base']['size_bytes'] / mb:.0f} MB "
+        f"Python base. On it the fat image adds {fat_own / mb:.0f} MB; we add the Airflow image's "
+        f"{airflow / mb:.0f} MB, the four families' {families / mb:.0f} MB and the step layers' {steps / 1e3:.0f} kB "
+        f"({(airflow + families + steps) / mb:.0f} MB): libraries both halves need (pip, setuptools and the "
+        "packages Airflow and Evidently share) are stored twice, once in the Airflow image and once in a family."
+    ]

@@ -13,6 +13,8 @@ from bench import sections
 
 README_START = "<!-- benchmark targets: rendered by bench/report.py from bench/results/benchmark.json -->"
 README_END = "<!-- end of benchmark targets -->"
+MISSES_START = "<!-- benchmark misses: rendered by bench/report.py from bench/results/benchmark.json -->"
+MISSES_END = "<!-- end of benchmark misses -->"
 VERDICT = {True: "yes", False: "**no**", None: "n/a"}
 
 
@@ -68,10 +70,40 @@ def markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme(text: str, document: dict[str, Any]) -> str:
-    """`text` (the README) with the block between the markers replaced by the targets table."""
-    block = "\n".join([README_START, "", summary(document), "", *targets_table(document), "", README_END])
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+def misses(document: dict[str, Any]) -> list[str]:
+    """One paragraph per missed target, from the figures of the run: each section explains its own misses
+    (`explain(result, document)`, which may use other sections' figures)."""
+    paragraphs = []
+    for name in sections.NAMES:
+        entry = document["sections"].get(name)
+        if entry is None or not any(target["met"] is False for target in entry["targets"]):
+            continue
+        module = sections.module(name)
+        explained = module.explain(entry["result"], document) if hasattr(module, "explain") else []
+        missed = [target for target in entry["targets"] if target["met"] is False]
+        if not explained:
+            explained = [
+                f"**{target['target']}**: {target['measured']}. Nothing in the results explains it."
+                for target in missed
+            ]
+        paragraphs += explained
+    return paragraphs or ["Every target was met."]
+
+
+def replace_block(text: str, start: str, end: str, lines: list[str], where: str) -> str:
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"README.md has no block between {README_START!r} and {README_END!r}")
+        raise ValueError(f"{where} has no block between {start!r} and {end!r}")
+    block = "\n".join([start, "", *lines, "", end])
     return pattern.sub(lambda _: block, text)
+
+
+def readme(text: str, document: dict[str, Any]) -> str:
+    """`text` (the README) with its block of targets rendered from `document`."""
+    return replace_block(text, README_START, README_END, [summary(document), "", *targets_table(document)], "README.md")
+
+
+def bench_readme(text: str, document: dict[str, Any]) -> str:
+    """`text` (bench/README.md) with its block of explained misses rendered from `document`."""
+    paragraphs = [line for paragraph in misses(document) for line in (paragraph, "")][:-1]
+    return replace_block(text, MISSES_START, MISSES_END, paragraphs, "bench/README.md")

@@ -1,6 +1,7 @@
 """The published benchmark figures are the rendering of bench/results/benchmark.json, and nothing else:
-benchmark.md and the README's table of targets must equal what bench/report.py makes of the committed JSON.
-After `bench/benchmark.py` the files are regenerated; a hand edit of either fails here."""
+benchmark.md, the README's table of targets and bench/README.md's explained misses must equal what
+bench/report.py makes of the committed JSON. `bench/benchmark.py` regenerates them; a hand edit of any
+fails here."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def test_the_readme_table_is_rendered_from_the_json() -> None:
     assert report.readme(text, document()) == text
 
 
+def test_the_explained_misses_in_bench_readme_are_rendered_from_the_json() -> None:
+    text = (REPO / "bench" / "README.md").read_text()
+    assert report.bench_readme(text, document()) == text
+
+
 def test_the_published_results_hold_every_section_from_one_clean_run_of_one_revision() -> None:
     measured = document()["sections"]
     assert list(measured) == list(sections.NAMES) or set(measured) == set(sections.NAMES)
@@ -45,3 +51,14 @@ def test_a_changed_figure_changes_the_rendering() -> None:
     assert "a figure nobody measured" in report.markdown(changed)
     assert "a figure nobody measured" in report.readme((REPO / "README.md").read_text(), changed)
     assert "a figure nobody measured" not in report.markdown(original)
+
+
+def test_every_missed_target_gets_a_paragraph_and_a_met_one_none() -> None:
+    changed = copy.deepcopy(document())
+    for entry in changed["sections"].values():
+        for target in entry["targets"]:
+            target["met"] = True
+    assert report.misses(changed) == ["Every target was met."]
+    entry = changed["sections"]["quality"]
+    entry["targets"][0]["met"] = False
+    assert len(report.misses(changed)) == 1

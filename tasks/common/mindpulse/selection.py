@@ -6,7 +6,7 @@ candidate on what the model will meet next. After a concept shift that window is
 labelled rows leave 160 validation rows, on which one standard error of a difference in accuracy is
 about 3 points, more than what separates the candidates. Taking the best score there sometimes
 picked the forest, which recovers far less of the lost accuracy on so few rows than the logistic
-regression (bench/results/concept_shift.md: 68% against 88% on one seed in ten). A candidate within
+regression (the benchmark's concept-shift section compares both rules over ten seeds). A candidate within
 one standard error of the best is indistinguishable from it on these rows; among those, the one with
 the fewest degrees of freedom generalises best from few rows, so it is chosen. On large windows the
 standard error is a fraction of a point and the rule picks the best score.

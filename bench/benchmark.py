@@ -37,6 +37,7 @@ def measure_section(name: str, run: Run) -> dict[str, Any]:
     started = time.perf_counter()
     result = module.measure(run)
     return {
+        "run": run.started,
         "provenance": origin,
         "mode": "smoke" if run.smoke else "full",
         "tag": run.tag,

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,8 @@ class Run:
 
     tag: str
     smoke: bool
+    # When the invocation started: sections measured by one invocation share it.
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mindpulse-bench-")))
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)

@@ -35,10 +35,12 @@ def summary(document: dict[str, Any]) -> str:
     entries = [document["sections"][name] for name in sections.NAMES if name in document["sections"]]
     revisions = {entry["provenance"]["git_revision"] for entry in entries}
     modes = {entry["mode"] for entry in entries}
+    runs = {entry["run"] for entry in entries}
     first = entries[0]["provenance"]
     memory = f", {first['memory_bytes'] / 2**30:.0f} GiB" if first.get("memory_bytes") else ""
     machine = f"{first['cores']} cores{memory}, Python {first['python']}"
-    if len(revisions) == 1 and len(modes) == 1 and not any(entry["provenance"]["git_dirty"] for entry in entries):
+    clean = not any(entry["provenance"]["git_dirty"] for entry in entries)
+    if len(runs) == 1 and len(revisions) == 1 and len(modes) == 1 and clean:
         return (
             f"Every section below comes from one run of `bench/benchmark.py` at revision `{first['git_revision']}` "
             f"(clean tree), mode {entries[0]['mode']}, on {machine}, started {first['date']}."

@@ -41,6 +41,7 @@ def test_the_published_results_hold_every_section_from_one_clean_run_of_one_revi
     }
     assert not any(entry["provenance"]["git_dirty"] for entry in measured.values())
     assert {entry["mode"] for entry in measured.values()} == {"full"}
+    assert "from one run of `bench/benchmark.py`" in report.summary(document())
 
 
 def test_a_changed_figure_changes_the_rendering() -> None:

@@ -33,7 +33,7 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule
-from mindpulse_dag_support import CURRENT_MODEL, docker_step, pipeline_dag, run_deadline
+from mindpulse_dag_support import CURRENT_MODEL, pipeline_dag, run_deadline, step_task
 
 from mindpulse.catalog import REPORTING
 
@@ -50,17 +50,17 @@ with pipeline_dag(
     tags=["mindpulse", "reporting", "evidently"],
     doc_md=__doc__,
 ) as dag:
-    check_data_availability = docker_step("check_data_availability")
+    check_data_availability = step_task("check_data_availability")
     reports = [
-        docker_step("generate_data_quality_report"),
-        docker_step("generate_data_drift_report"),
-        docker_step("generate_model_performance_report"),
+        step_task("generate_data_quality_report"),
+        step_task("generate_data_drift_report"),
+        step_task("generate_model_performance_report"),
     ]
     # none_failed: a report skipped for lack of data must not stop the cleanup and the summary.
-    cleanup_old_reports = docker_step("cleanup_old_reports", trigger_rule=TriggerRule.NONE_FAILED)
-    send_report_summary = docker_step("send_report_summary", trigger_rule=TriggerRule.NONE_FAILED)
+    cleanup_old_reports = step_task("cleanup_old_reports", trigger_rule=TriggerRule.NONE_FAILED)
+    send_report_summary = step_task("send_report_summary", trigger_rule=TriggerRule.NONE_FAILED)
 
-    apply_retention = docker_step("apply_retention")
+    apply_retention = step_task("apply_retention")
 
     check_data_availability >> reports >> cleanup_old_reports >> send_report_summary
     # Before the summary, so the volume sizes on the dashboard are those after retention.

@@ -32,7 +32,7 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import TriggerRule
-from mindpulse_dag_support import MODEL_CHANGES, announce_model_change, docker_step, pipeline_dag, run_deadline
+from mindpulse_dag_support import MODEL_CHANGES, announce_model_change, pipeline_dag, run_deadline, step_task
 
 from mindpulse.catalog import RETRAIN
 
@@ -46,14 +46,14 @@ with pipeline_dag(
     tags=["mindpulse", "retrain"],
     doc_md=__doc__,
 ) as dag:
-    check_production_data = docker_step("check_production_data")
-    detect_drift = docker_step("detect_drift")
+    check_production_data = step_task("check_production_data")
+    detect_drift = step_task("detect_drift")
     # Either reason is enough; only when both checks skip is the retrain skipped.
-    backup_current_model = docker_step("backup_current_model", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-    merge_production_data = docker_step("merge_production_data")
-    train_new_model = docker_step("train_new_model", outlets=[MODEL_CHANGES], post_execute=announce_model_change)
-    archive_production_data = docker_step("archive_production_data")
-    notify_retrain_success = docker_step("notify_retrain_success")
+    backup_current_model = step_task("backup_current_model", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    merge_production_data = step_task("merge_production_data")
+    train_new_model = step_task("train_new_model", outlets=[MODEL_CHANGES], post_execute=announce_model_change)
+    archive_production_data = step_task("archive_production_data")
+    notify_retrain_success = step_task("notify_retrain_success")
 
     (
         [check_production_data, detect_drift]

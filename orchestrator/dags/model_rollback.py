@@ -10,7 +10,7 @@ the current one. The change updates the asset `mindpulse_current_model`, so the 
 
 from __future__ import annotations
 
-from mindpulse_dag_support import DEFAULT_ARGS, MODEL_CHANGES, announce_model_change, docker_step, pipeline_dag
+from mindpulse_dag_support import DEFAULT_ARGS, MODEL_CHANGES, announce_model_change, pipeline_dag, step_task
 
 from mindpulse.catalog import ROLLBACK
 
@@ -23,4 +23,4 @@ with pipeline_dag(
     tags=["mindpulse", "model"],
     doc_md=__doc__,
 ) as dag:
-    rollback_model = docker_step("rollback_model", outlets=[MODEL_CHANGES], post_execute=announce_model_change)
+    rollback_model = step_task("rollback_model", outlets=[MODEL_CHANGES], post_execute=announce_model_change)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mindpulse import catalog
 from mindpulse.paths import VOLUME_DIRS
@@ -21,6 +22,7 @@ from mindpulse.protocol import SKIP_EXIT_CODE, XCOM_DIR
 from tests.dags.test_dag_integrity import REPO, describe
 
 PODS = Path(__file__).with_name("describe_pods.py")
+MANIFESTS = REPO / "orchestrator" / "kubernetes"
 KUBERNETES = {"MINDPULSE_RUNNER": "kubernetes"}
 DAG_PIPELINES = {step.pipeline for step in catalog.STEPS if step.pipeline.dag_id}
 IMAGE_UID = 10001
@@ -210,3 +212,85 @@ def test_a_task_user_a_pod_cannot_run_as_is_an_import_error_that_names_it(tmp_pa
     assert broken["dags"] == {}
     for error in broken["import_errors"].values():
         assert "MINDPULSE_TASK_USER='mindpulse'" in error and "numeric" in error
+
+
+# --- the example deployment (orchestrator/kubernetes): parsed, and held against the pods the DAGs build ---
+
+
+def manifests(name: str) -> list[dict[str, Any]]:
+    return [document for document in yaml.safe_load_all((MANIFESTS / name).read_text()) if document]
+
+
+def helm_values() -> dict[str, Any]:
+    return yaml.safe_load((MANIFESTS / "values.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The pods under the environment the Helm values give every Airflow component."""
+    environment = {item["name"]: item["value"] for item in helm_values()["env"]}
+    return describe(tmp_path_factory.mktemp("deployed"), script=PODS, **environment)
+
+
+def selects(spec: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy's podSelector selects a pod with `labels` (matchLabels, Exists and In)."""
+    selector = spec["podSelector"]
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        operator, key = expression["operator"], expression["key"]
+        assert operator in ("Exists", "In"), f"the test does not evaluate {operator}"
+        if key not in labels or (operator == "In" and labels[key] not in expression["values"]):
+            return False
+    return True
+
+
+def test_the_helm_values_run_our_airflow_image_with_the_kubernetes_runner() -> None:
+    values = helm_values()
+    requirements = (REPO / "orchestrator" / "requirements.txt").read_text()
+    pinned = re.search(r"^apache-airflow==(\S+)$", requirements, re.MULTILINE)
+    assert pinned and values["airflowVersion"] == pinned[1]
+    assert values["defaultAirflowRepository"].endswith("/mindpulse/airflow")
+    assert values["defaultAirflowTag"] == (REPO / "VERSION").read_text().strip()
+    assert values["executor"] in ("KubernetesExecutor", "CeleryExecutor")
+    assert values["allowPodLaunching"] is True
+    environment = {item["name"]: item["value"] for item in values["env"]}
+    assert environment["MINDPULSE_RUNNER"] == "kubernetes"
+    assert environment["MINDPULSE_IMAGE_TAG"] == values["defaultAirflowTag"]
+
+
+def test_under_the_helm_values_the_pods_mount_the_example_claims_in_their_namespace(deployed: dict[str, Any]) -> None:
+    assert deployed["import_errors"] == {}
+    claims = {claim["metadata"]["name"]: claim for claim in manifests("volumes.yaml")}
+    namespaces = {
+        document["metadata"]["namespace"]
+        for name in ("volumes.yaml", "network-policy.yaml")
+        for document in manifests(name)
+    }
+    mounted = set()
+    for step, task in every_pod(deployed):
+        assert {task["pod"]["metadata"]["namespace"]} == namespaces, step.name
+        assert base_container(task)["image"] == f"{step.image_name}:{helm_values()['defaultAirflowTag']}"
+        mounted |= {
+            volume["persistentVolumeClaim"]["claimName"]
+            for volume in task["pod"]["spec"]["volumes"]
+            if "persistentVolumeClaim" in volume
+        }
+    assert mounted == set(claims)
+    for name, claim in claims.items():
+        assert claim["kind"] == "PersistentVolumeClaim", name
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"], name
+
+
+def test_the_network_policies_shut_every_step_pod_off_and_let_only_the_notifying_ones_out(
+    deployed: dict[str, Any],
+) -> None:
+    policies = [document["spec"] for document in manifests("network-policy.yaml")]
+    for step, task in every_pod(deployed):
+        labels = task["pod"]["metadata"]["labels"]
+        applying = [spec for spec in policies if selects(spec, labels)]
+        # Selected for both directions by a policy that allows nothing: isolated unless another allows.
+        assert any(set(spec["policyTypes"]) == {"Ingress", "Egress"} for spec in applying), step.name
+        assert not any(spec.get("ingress") for spec in applying), step.name
+        allowed_out = any("Egress" in spec["policyTypes"] and spec.get("egress") for spec in applying)
+        assert allowed_out is step.network, step.name

@@ -43,7 +43,7 @@ from typing import Any
 import pendulum
 from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
-from airflow.sdk import DAG, Asset, AssetAlias, Param, Variable
+from airflow.sdk import DAG, Asset, AssetAlias, BaseOperator, Param, Variable
 from docker import APIClient
 from docker.errors import DockerException, NotFound
 from docker.types import Mount
@@ -313,7 +313,7 @@ class _LockedDownClient:
         return getattr(self._client, name)
 
 
-def step_task(task_id: str, **kwargs: Any) -> Any:
+def step_task(task_id: str, **kwargs: Any) -> BaseOperator:
     """The task that runs step `task_id` on the configured runner (MINDPULSE_RUNNER); see docker_step and
     mindpulse_kubernetes.pod_step. Other keyword arguments go to the operator (trigger_rule, outlets, ...)."""
     if RUNNER == "kubernetes":

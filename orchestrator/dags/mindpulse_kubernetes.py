@@ -153,8 +153,10 @@ def pod_step(task_id: str, **kwargs: Any) -> KubernetesPodOperator:
         container_resources=k8s.V1ResourceRequirements(requests=limits, limits=limits),
         # The cluster ends the pod itself at the step's time limit, even when the worker that watches it is gone.
         active_deadline_seconds=declared.timeout_minutes * 60,
-        # Failed pods stay for debugging, as failed containers do under Docker.
-        on_finish_action="delete_succeeded_pod",
+        # Every pod goes when it ends: its log and final status are in the task's log already, and a kept pod
+        # would stay for good (nothing prunes bare pods as the Docker runner prunes its old containers); a
+        # skipped step's pod (exit 99) counts as failed, so keeping failed pods would keep one per skip.
+        on_finish_action="delete_pod",
         # A failed pod's last log lines (with the step's ERROR: line) become its termination message, which
         # the provider puts into the task's failure.
         termination_message_policy="FallbackToLogsOnError",

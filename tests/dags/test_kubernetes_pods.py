@@ -153,11 +153,11 @@ def test_a_pod_gets_the_declared_memory_cpu_and_time(pods: dict[str, Any]) -> No
     assert len(cpus) > 1, "every step declares the same CPU: the test would not see a figure that went missing"
 
 
-def test_exit_99_skips_the_result_file_is_the_xcom_and_failed_pods_stay(pods: dict[str, Any]) -> None:
+def test_exit_99_skips_the_result_file_is_the_xcom_and_ended_pods_go(pods: dict[str, Any]) -> None:
     for step, task in every_pod(pods):
         assert task["skip_on_exit_code"] == [SKIP_EXIT_CODE], step.name
         assert task["do_xcom_push"] is True, step.name
-        assert task["on_finish_action"] == "delete_succeeded_pod", step.name
+        assert task["on_finish_action"] == "delete_pod", step.name
         container = base_container(task)
         assert container["terminationMessagePolicy"] == "FallbackToLogsOnError", step.name
         assert container["volumeMounts"][0]["mountPath"] == str(XCOM_DIR), step.name

@@ -161,3 +161,19 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "met": share["mean"] >= result["target_share"],
         }
     ]
+
+
+def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
+    paragraphs = []
+    for rows, entry in result["retrain"][RULES[0]].items():
+        share = entry["recovered_share"]
+        if share["mean"] >= result["target_share"]:
+            continue
+        lowest = min(entry["runs"], key=lambda run: run["recovered_share"])
+        paragraphs.append(
+            f"**Concept shift, {int(rows):,} new rows: {share['mean']:.1%} recovered on average, target ≥ "
+            f"{result['target_share']:.0%}.** 95% interval {share['low']:.1%} to {share['high']:.1%} over "
+            f"{result['seeds']} seeds; the lowest seed recovered {lowest['recovered_share']:.1%} with "
+            f"{lowest['challenger']}."
+        )
+    return paragraphs

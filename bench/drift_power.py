@@ -217,3 +217,27 @@ def render(results: dict[str, Any]) -> str:
     ]
     lines += ["", "Where the detector is blind:", ""] + [f"- {note}" for note in blind_spots(results)]
     return "\n".join(lines)
+
+
+def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
+    paragraphs = []
+    for point in result["points"]:
+        if point["shift_sd"] == 0 and point["high"] > FALSE_ALARM_MAX:
+            paragraphs.append(
+                f"**Drift false alarms at {point['rows']:,} rows: upper bound {point['high']:.1%}, target ≤ "
+                f"{FALSE_ALARM_MAX:.0%}.** {point['flagged']} of {point['trials']} undrifted windows were flagged "
+                f"({point['rate']:.1%}); with {point['trials']} trials the exact 95% interval reaches "
+                f"{point['high']:.1%}, so these trials cannot show the rate is at most {FALSE_ALARM_MAX:.0%}."
+            )
+        elif (
+            point["shift_sd"] == DETECTION_SHIFT
+            and point["features"] == DETECTION_FEATURES
+            and point["rows"] >= DETECTION_FROM_ROWS
+            and point["low"] < DETECTION_MIN
+        ):
+            paragraphs.append(
+                f"**Drift detection at {DETECTION_SHIFT} SD in {DETECTION_FEATURES} features, {point['rows']:,} rows: "
+                f"lower bound {point['low']:.1%}, target ≥ {DETECTION_MIN:.0%}.** {point['flagged']} of "
+                f"{point['trials']} shifted windows were flagged ({point['numeric_method']} per numeric column)."
+            )
+    return paragraphs

@@ -64,3 +64,17 @@ def render(result: dict[str, Any]) -> str:
             f"{entry['gap_points']:.2f} |"
         )
     return "\n".join(lines)
+
+
+def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
+    winner = result["algorithms"][result["winner"]]
+    if winner["gap_points"] <= GAP_POINTS_MAX:
+        return []
+    others = ", ".join(
+        f"{name} {entry['accuracy']:.4f}" for name, entry in result["algorithms"].items() if name != result["winner"]
+    )
+    return [
+        f"**Model quality: {winner['gap_points']:.2f} points below the best achievable, target ≤ "
+        f"{GAP_POINTS_MAX:g}.** The winner, {result['winner']}, scored {winner['accuracy']:.4f} against "
+        f"{result['bayes_accuracy']:.4f} achievable; the others: {others}."
+    ]

@@ -4,10 +4,14 @@ Every pipeline step is a small image that works on three named volumes (/data, /
 follows one protocol (mindpulse.protocol): the last stdout line is its JSON result (the task's XCom),
 exit code 99 means "nothing to do" (the task is skipped and the run goes on), anything else non-zero
 is a failure. What a step is (image, volumes, parameters, memory, time limit) is declared once in
-mindpulse.catalog; the DAGs only decide the order, and `docker_step` derives every task from the
-declaration.
+mindpulse.catalog; the DAGs only decide the order, and `step_task` derives every task from the
+declaration: a locked-down DockerOperator (`docker_step`, here) or, with MINDPULSE_RUNNER=kubernetes, a
+locked-down KubernetesPodOperator (mindpulse_kubernetes) from the same image, environment and labels.
 
 Configuration, all read when the DAG file is parsed:
+- MINDPULSE_RUNNER                 docker (default: containers on a Docker engine) or kubernetes (pods;
+                                   its own settings are in mindpulse_kubernetes, see docs/kubernetes.md);
+                                   python only for the benchmark's peer (mindpulse_python_runner)
 - MINDPULSE_IMAGE_TAG              tag of the step images (default: the repository's VERSION file)
 - MINDPULSE_{DATA,MODELS,REPORTS}_VOLUME
                                    names of the named volumes (default mindpulse_data, ...)
@@ -40,7 +44,7 @@ from typing import Any
 import pendulum
 from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
-from airflow.sdk import DAG, Asset, AssetAlias, Param, Variable
+from airflow.sdk import DAG, Asset, AssetAlias, BaseOperator, Param, Variable
 from docker import APIClient
 from docker.errors import DockerException, NotFound
 from docker.types import Mount
@@ -69,6 +73,20 @@ _VOLUME_NAMES = {
 STEP_LABEL, DAG_LABEL, DEPLOYMENT_LABEL = "org.mindpulse.step", "org.mindpulse.dag", "org.mindpulse.deployment"
 DEPLOYMENT = _VOLUME_NAMES["data"]
 LEFTOVER_MAX_AGE = timedelta(hours=float(os.environ.get("MINDPULSE_LEFTOVER_CONTAINER_HOURS", "24")))
+# The bounded scratch space every step gets at /tmp (a tmpfs; on Kubernetes a memory-backed emptyDir).
+TMP_SIZE = "256m"
+# python: the benchmark's peer only (mindpulse_python_runner), never a deployment.
+RUNNERS = ("docker", "kubernetes", "python")
+
+
+def _runner() -> str:
+    runner = os.environ.get("MINDPULSE_RUNNER", "").strip() or RUNNERS[0]
+    if runner not in RUNNERS:
+        raise ValueError(f"setting MINDPULSE_RUNNER={runner!r}: must be one of {', '.join(RUNNERS)}")
+    return runner
+
+
+RUNNER = _runner()
 
 
 def _image_tag() -> str:
@@ -191,7 +209,7 @@ class LockedDownDockerOperator(DockerOperator):
     """
 
     def __init__(
-        self, *, tmp_size: str = "256m", pids_limit: int = 512, webhook_env: str | None = None, **kwargs: Any
+        self, *, tmp_size: str = TMP_SIZE, pids_limit: int = 512, webhook_env: str | None = None, **kwargs: Any
     ) -> None:
         if kwargs.get("privileged") or kwargs.get("cap_add"):
             raise ValueError(f"task {kwargs.get('task_id')}: a locked-down container takes no privileged or cap_add")
@@ -297,73 +315,45 @@ class _LockedDownClient:
         return getattr(self._client, name)
 
 
-RUNNERS = ("docker", "python")
-
-
-def runner() -> str:
-    """Which task factory builds the steps' tasks: MINDPULSE_RUNNER, default docker."""
-    chosen = os.environ.get("MINDPULSE_RUNNER", "").strip() or RUNNERS[0]
-    if chosen not in RUNNERS:
-        raise ValueError(f"setting MINDPULSE_RUNNER={chosen!r}: must be one of {', '.join(RUNNERS)}")
-    return chosen
-
-
-def step_task(task_id: str, **kwargs: Any) -> Any:
-    """The task of step `task_id`, built by the configured runner from the step's declaration: a container
-    (docker_step) or, for the benchmark's peer only, an in-process call (mindpulse_python_runner)."""
-    if runner() == "python":
+def step_task(task_id: str, **kwargs: Any) -> BaseOperator:
+    """The task that runs step `task_id` on the configured runner (MINDPULSE_RUNNER); see docker_step,
+    mindpulse_kubernetes.pod_step and, for the benchmark's peer only, mindpulse_python_runner.python_step.
+    Other keyword arguments go to the operator (trigger_rule, outlets, ...)."""
+    if RUNNER == "python":
         from mindpulse_python_runner import python_step
 
-        return python_step(task_id, step_environment(catalog.step(task_id)), **kwargs)
+        return python_step(task_id, step_environment(catalog.step(task_id))[0], **kwargs)
+    if RUNNER == "kubernetes":
+        # Imported here: mindpulse_kubernetes builds on this module (step_arguments, step_environment).
+        from mindpulse_kubernetes import pod_step
+
+        return pod_step(task_id, **kwargs)
     return docker_step(task_id, **kwargs)
 
 
-def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
-    """The task that runs step `task_id` as its declaration in mindpulse.catalog says.
+def step_arguments(declared: catalog.Step, deployment: str) -> dict[str, Any]:
+    """What a step's task is on either runner: its id, image, labels, time limit, skip code and XCom.
+    `deployment` (the data volume's or claim's name) tells apart deployments that share an engine or cluster."""
+    return {
+        "task_id": declared.name,
+        "image": image(declared.name),
+        "labels": {STEP_LABEL: declared.name, DAG_LABEL: declared.pipeline.dag_id or "", DEPLOYMENT_LABEL: deployment},
+        "execution_timeout": timedelta(minutes=declared.timeout_minutes),
+        "skip_on_exit_code": SKIP_EXIT_CODE,
+        "do_xcom_push": True,
+    }
 
-    Mounts: the volumes it reads (read-only) and writes. Environment: each declared parameter the DAG
-    supplies, as a Jinja template DockerOperator renders: a trigger-form Param (`{{ params.<name> }}`) or
-    the parameter's own run template (the run's stamp, the earlier steps' results); parameters that are
-    neither keep the step's default. MINDPULSE_IMAGE is added, the image the step runs, so what it writes
-    can say what produced it. The container is locked down (LockedDownDockerOperator) and has no network;
-    a step with a secret parameter (the webhook) gets the Connection's URL privately and a network, at run
-    time and only when the Connection holds one. Other keyword arguments go to DockerOperator (trigger_rule,
-    outlets, ...).
+
+def step_environment(declared: catalog.Step) -> tuple[dict[str, str], str | None]:
+    """The step's environment, as Jinja templates the operator renders, and the variable of its webhook URL
+    (its one secret parameter), if it has one.
+
+    Each declared parameter the DAG supplies: a trigger-form Param (`{{ params.<name> }}`) or the parameter's
+    own run template (the run's stamp, the earlier steps' results); parameters that are neither keep the step's
+    default. MINDPULSE_IMAGE is added, the image the step runs, so what it writes can say what produced it.
     """
-    declared = catalog.step(task_id)
-    environment = step_environment(declared)
-    webhook_env = next((parameter.env for parameter in declared.parameters if parameter.secret), None)
-    step_image = image(task_id)
-    return LockedDownDockerOperator(
-        task_id=task_id,
-        image=step_image,
-        # Unique per try: the container of a try that was killed or timed out stays behind and must not
-        # block the retry.
-        container_name=f"mindpulse-{task_id.replace('_', '-')}-{{{{ ti.id }}}}",
-        environment={**environment, "MINDPULSE_IMAGE": step_image},
-        webhook_env=webhook_env,
-        mounts=[_mount(volume, read_only=volume not in declared.writes) for volume in declared.volumes],
-        labels={STEP_LABEL: task_id, DAG_LABEL: declared.pipeline.dag_id or "", DEPLOYMENT_LABEL: DEPLOYMENT},
-        network_mode="none",
-        user=os.environ.get("MINDPULSE_TASK_USER") or None,
-        # The named volumes are the only shared state; a bind-mounted temp dir would be resolved on
-        # the Docker host, not where Airflow runs.
-        mount_tmp_dir=False,
-        auto_remove="success",
-        skip_on_exit_code=SKIP_EXIT_CODE,
-        execution_timeout=timedelta(minutes=declared.timeout_minutes),
-        mem_limit=declared.memory,
-        do_xcom_push=True,
-        **kwargs,
-    )
-
-
-def step_environment(declared: catalog.Step) -> dict[str, str]:
-    """The text a step's parameters are handed over as, by environment variable: a Jinja template the
-    operator renders, of a trigger-form Param (`{{ params.<name> }}`) or of the parameter's own run template
-    (the run's stamp, the earlier steps' results). Parameters that are neither keep the step's default; the
-    secret one (the webhook URL) is handed over at run time, never templated."""
     environment: dict[str, str] = {}
+    webhook_env = None
     for parameter in declared.parameters:
         if parameter.in_form:
             value = f"params.{parameter.name}"
@@ -375,7 +365,38 @@ def step_environment(declared: catalog.Step) -> dict[str, str]:
             environment[parameter.env] = f"{{{{ {value} }}}}"
         elif parameter.template is not None:
             environment[parameter.env] = parameter.template
-    return environment
+        elif parameter.secret:
+            webhook_env = parameter.env  # the one secret parameter: the webhook URL
+    return {**environment, "MINDPULSE_IMAGE": image(declared.name)}, webhook_env
+
+
+def docker_step(task_id: str, **kwargs: Any) -> DockerOperator:
+    """The task that runs step `task_id` as its declaration in mindpulse.catalog says.
+
+    Mounts: the volumes it reads (read-only) and writes. Environment: `step_environment`. The container is
+    locked down (LockedDownDockerOperator) and has no network; a step with a secret parameter (the webhook)
+    gets the Connection's URL privately and a network, at run time and only when the Connection holds one.
+    Other keyword arguments go to DockerOperator (trigger_rule, outlets, ...).
+    """
+    declared = catalog.step(task_id)
+    environment, webhook_env = step_environment(declared)
+    return LockedDownDockerOperator(
+        **step_arguments(declared, DEPLOYMENT),
+        # Unique per try: the container of a try that was killed or timed out stays behind and must not
+        # block the retry.
+        container_name=f"mindpulse-{task_id.replace('_', '-')}-{{{{ ti.id }}}}",
+        environment=environment,
+        webhook_env=webhook_env,
+        mounts=[_mount(volume, read_only=volume not in declared.writes) for volume in declared.volumes],
+        network_mode="none",
+        user=os.environ.get("MINDPULSE_TASK_USER") or None,
+        # The named volumes are the only shared state; a bind-mounted temp dir would be resolved on
+        # the Docker host, not where Airflow runs.
+        mount_tmp_dir=False,
+        auto_remove="success",
+        mem_limit=declared.memory,
+        **kwargs,
+    )
 
 
 def _mount(volume: str, *, read_only: bool) -> Mount:

@@ -137,8 +137,12 @@ def describe_deadline(alert: Any) -> dict[str, Any]:
     }
 
 
+def load_dags(dags_folder: Path) -> BundleDagBag:
+    return BundleDagBag(dag_folder=dags_folder, bundle_path=dags_folder, bundle_name="dags-folder")
+
+
 def main(dags_folder: Path, output: Path) -> None:
-    bag = BundleDagBag(dag_folder=dags_folder, bundle_path=dags_folder, bundle_name="dags-folder")
+    bag = load_dags(dags_folder)
     description = {
         "import_errors": {Path(path).name: error for path, error in bag.import_errors.items()},
         "ml_modules_loaded": [name for name in ML_MODULES if name in sys.modules],

@@ -99,20 +99,20 @@ def _airflow_python() -> Path:
     return python
 
 
-def describe(tmp_path: Path, **environment: str) -> dict[str, Any]:
-    """What describe_dags.py reports about orchestrator/dags under `environment`."""
+def describe(tmp_path: Path, script: Path = DESCRIBER, **environment: str) -> dict[str, Any]:
+    """What `script` (describe_dags.py, or describe_pods.py) reports about orchestrator/dags under `environment`."""
     airflow_home = tmp_path / "airflow"
     airflow_home.mkdir()
     output = tmp_path / "dags.json"
     env = _clean_environment() | {"AIRFLOW_HOME": str(airflow_home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     completed = subprocess.run(
-        [str(_airflow_python()), str(DESCRIBER), str(DAGS_FOLDER), str(output)],
+        [str(_airflow_python()), str(script), str(DAGS_FOLDER), str(output)],
         env=env | environment,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert completed.returncode == 0, f"describe_dags.py failed:\n{completed.stderr[-3000:]}"
+    assert completed.returncode == 0, f"{script.name} failed:\n{completed.stderr[-3000:]}"
     return json.loads(output.read_text())
 
 

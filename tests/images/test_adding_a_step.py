@@ -108,7 +108,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Step 4: the task, wired after the summary, and named in the DAG's doc_md.
     dag_file = root / "orchestrator" / "dags" / "evidently_reporting_pipeline.py"
     wiring = "    check_data_availability >> reports >> cleanup_old_reports >> send_report_summary\n"
-    edit(dag_file, wiring, wiring + '    toy_step = docker_step("toy_step")\n    send_report_summary >> toy_step\n')
+    edit(dag_file, wiring, wiring + '    toy_step = step_task("toy_step")\n    send_report_summary >> toy_step\n')
     described = "\nEvery file of one run"
     edit(dag_file, described, "\n**toy_step** counts the files on the reports volume.\n" + described)
     return root

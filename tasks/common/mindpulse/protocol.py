@@ -2,7 +2,8 @@
 
 - Progress goes to stdout as plain lines (`say`).
 - The last stdout line is one JSON object: the step's result. Airflow's DockerOperator turns it
-  into the task's XCom.
+  into the task's XCom. Where the folder XCOM_DIR exists (KubernetesPodOperator mounts it in the pod),
+  a step that succeeds also writes that line to XCOM_DIR/return.json, which becomes the XCom there.
 - Exit codes: 0 done, SKIP_EXIT_CODE (99) "nothing to do" (the orchestrator skips what follows,
   the run still succeeds), 1 bad input or failure, with a one-line `ERROR:` on stderr that names
   the file, column or row. A failure of the system under the step (a full or read-only volume, a
@@ -18,9 +19,10 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import is_dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
-from mindpulse import catalog
+from mindpulse import atomic, catalog
 from mindpulse.parameters import Parameter
 from mindpulse.paths import DIR_ENVS, VOLUME_DIRS, Layout
 from mindpulse.results import Result
@@ -29,6 +31,9 @@ SKIP_EXIT_CODE = 99
 FAILURE_EXIT_CODE = 1
 # Starts the one line a failing step prints on stderr; the orchestrator's failure alert quotes that line.
 ERROR_PREFIX = "ERROR:"
+# Where KubernetesPodOperator (do_xcom_push) reads a pod's result from: return.json in this folder.
+XCOM_DIR = Path("/airflow/xcom")
+XCOM_FILE = "return.json"
 
 
 class StepError(Exception):
@@ -74,7 +79,17 @@ def _fail(message: str) -> NoReturn:
 
 
 def _finish(step_name: str, status: str, result: Result, code: int) -> NoReturn:
-    print(json.dumps(result_object(step_name, status, result), default=str), flush=True)
+    line = json.dumps(result_object(step_name, status, result), default=str)
+    # Only a success has an XCom: a skipped task pushes none under DockerOperator either (the skip is raised
+    # before the push), so the results the later steps see are the same on both runners. Written before the
+    # line is printed: a pod whose result cannot reach Airflow fails instead of succeeding without an XCom
+    # (train_new_model's promotion event depends on it).
+    if code == 0 and XCOM_DIR.is_dir():
+        try:
+            atomic.write_text(XCOM_DIR / XCOM_FILE, line + "\n")
+        except OSError as error:
+            _fail(describe_os_error(error))
+    print(line, flush=True)
     sys.exit(code)
 
 

@@ -46,6 +46,10 @@ class Step:
     writes: tuple[Volume, ...] = ()
     parameters: tuple[Parameter, ...] = ()
     memory: str = "2g"
+    # CPU cores the step may use. Applied on Kubernetes only (request and limit of the pod), where steps share
+    # nodes with other tenants and the scheduler places pods by it; the Docker runner leaves CPU to the kernel's
+    # fair scheduler, since on one machine a quota would only idle cores no other step asks for.
+    cpus: float = 1.0
     timeout_minutes: int = 30
 
     @property

@@ -168,6 +168,8 @@ Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 b
             SEED,
         ),
         memory="6g",
+        # Three candidates trained with n_jobs=-1: the forest and XGBoost use every core they are given.
+        cpus=2.0,
         timeout_minutes=120,
     ),
     Step(

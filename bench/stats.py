@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 from scipy.stats import beta, t
@@ -28,3 +29,11 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str
     spread = math.sqrt(sum((value - mean) ** 2 for value in values) / (count - 1))
     half = float(t.ppf((1 + confidence) / 2, count - 1)) * spread / math.sqrt(count)
     return {"mean": mean, "low": mean - half, "high": mean + half, "sd": spread, "n": count}
+
+
+def median_range(values: Sequence[float]) -> dict[str, float]:
+    """Median with the smallest and largest value: timings on a shared machine have a long upper tail,
+    which a mean and a symmetric interval would hide."""
+    if not values:
+        raise ValueError("no measurements")
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}

@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -112,8 +114,31 @@ def main(step_name: str, argv: list[str] | None = None) -> NoReturn:
         if parameter.required and values[parameter.name] is None:
             cli.error(f"{parameter.flag} (or {parameter.env}) is required: {parameter.help}")
     module, function = declared.call.split(":")
-    body = getattr(importlib.import_module(module), function)
+    with frozen_imports():
+        body = getattr(importlib.import_module(module), function)
     run(step_name, lambda: body(Layout.from_env(), **values))
+
+
+@contextmanager
+def frozen_imports() -> Iterator[None]:
+    """Import a step's libraries with the cyclic garbage collector paused, then freeze what they loaded.
+
+    A step imports once, works, and exits. What its imports allocate (after Evidently's ~3,000 modules,
+    about 500,000 tracked objects) lives until the process ends and holds almost no garbage (about 1,100
+    unreachable objects after Evidently). Left to the collector, every full collection walks all of it:
+    several during the import (about 15% of its CPU time) and several more while the interpreter shuts
+    down (1-2 s after Evidently, to free memory the kernel takes back anyway). `gc.freeze()` moves it to
+    the permanent generation, which no collection visits; what the step allocates afterwards is
+    collected as usual. Also for a step that imports a library late, once its input is known good.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

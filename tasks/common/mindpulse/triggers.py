@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mindpulse.datasets import MAX_QUARANTINE_SHARE, count_production, load_production, load_reference
 from mindpulse.paths import Layout
-from mindpulse.protocol import NothingToDo, say
+from mindpulse.protocol import NothingToDo, frozen_imports, say
 from mindpulse.results import DriftCheck, LabelCheck
 
 
@@ -49,7 +49,8 @@ def detect_drift(
             return DriftCheck(**counts.as_dict(), **settings, retrain=True, reason=f"forced by the caller ({reason})")
         raise NothingToDo(DriftCheck(**counts.as_dict(), **settings, retrain=False, reason=reason))
     # Imported once the data is known to be valid: Evidently takes seconds to import, bad input fails at once.
-    from mindpulse.drift import measure_drift
+    with frozen_imports():
+        from mindpulse.drift import measure_drift
 
     measurement = measure_drift(reference, current.rows, drift_threshold)
     share = measurement.drift_share

@@ -10,8 +10,6 @@ Standard library only: the notification steps' images carry no pandas.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +23,10 @@ def post_webhook(url: str | None, summary_text: str, payload: dict[str, Any], ti
         return {"webhook": "not configured"}
     if urlsplit(url).scheme not in {"http", "https"}:
         return {"webhook": "failed", "error": "the webhook URL must start with http:// or https://"}
+    # Imported only to post: urllib.request brings http.client, email and ssl, a fifth of a summary
+    # step's start-up, and most runs have no webhook configured.
+    import urllib.request
+
     try:
         body = json.dumps({"text": summary_text, "summary": payload}, default=str).encode("utf-8")
         request = urllib.request.Request(
@@ -37,6 +39,8 @@ def post_webhook(url: str | None, summary_text: str, payload: dict[str, Any], ti
 
 
 def _describe(error: BaseException, timeout: float) -> str:
+    import urllib.error  # loaded by urllib.request already, which raised the error
+
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):

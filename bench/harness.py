@@ -12,7 +12,6 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mindpulse import catalog
+from bench.stats import median_range
+from mindpulse import catalog, sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCTION_SHARE = 0.05
@@ -37,17 +37,13 @@ REPEATS, LONG_REPEATS = 5, 3
 RETRAIN_STEPS = tuple(step.name for step in catalog.steps_of(catalog.RETRAIN))
 REPORTING_STEPS = tuple(step.name for step in catalog.steps_of(catalog.REPORTING))
 PIPELINE_STEPS = {"retrain": RETRAIN_STEPS, "reporting": REPORTING_STEPS}
+# How the DAGs start every step container: the sandbox, and no network.
+LOCKDOWN = ("--network=none", *sandbox.docker_run_flags())
 
 
 def spread(samples: list[float]) -> dict[str, Any]:
     """A repeated timing as published: median with min and max, and every sample."""
-    return {
-        "median": statistics.median(samples),
-        "min": min(samples),
-        "max": max(samples),
-        "n": len(samples),
-        "samples": samples,
-    }
+    return median_range(samples) | {"samples": samples}
 
 
 def span(figure: dict[str, Any], digits: int = 2) -> str:
@@ -205,15 +201,16 @@ def call_step(step: str, threshold: int) -> dict[str, Any]:
     """In this interpreter: import what the entrypoint imports (and what the step imports lazily), then
     time only the step function. Prints nothing; the caller reads the returned figures."""
     from mindpulse.paths import Layout
-    from mindpulse.protocol import NothingToDo
+    from mindpulse.protocol import NothingToDo, frozen_imports
 
     declared = catalog.step(step)
     module_name, function = declared.call.split(":")
-    body = getattr(importlib.import_module(module_name), function)
-    # The Evidently steps import Evidently inside the function (bad input fails before the slow import):
-    # the clock starts after it, as for every other library.
-    if declared.family == "evidently":
-        importlib.import_module("evidently")
+    # Imported as the entrypoint imports (mindpulse.protocol.main). A step that imports Evidently inside its
+    # function (bad input fails before the slow import) gets it here too: the clock starts after every import.
+    with frozen_imports():
+        body = getattr(importlib.import_module(module_name), function)
+        if declared.family == "evidently":
+            importlib.import_module("evidently")
     values = declared.defaults() | step_overrides(step, threshold)
     layout = Layout.from_env()
     started = time.perf_counter()
@@ -259,14 +256,3 @@ def in_container(run: Run, step: str, volumes: Volumes, threshold: int) -> dict[
     if completed.returncode not in (0, 99):
         raise RuntimeError(f"{run.image(step)} exited {completed.returncode}:\n{completed.stderr[-3000:]}")
     return {"seconds": seconds, "status": "success" if completed.returncode == 0 else "skipped"}
-
-
-# The flags LockedDownDockerOperator gives every step container (orchestrator/dags/mindpulse_dag_support.py).
-LOCKDOWN = (
-    "--network=none",
-    "--read-only",
-    "--tmpfs=/tmp:rw,noexec,nosuid,nodev,size=256m",
-    "--cap-drop=ALL",
-    "--security-opt=no-new-privileges",
-    "--pids-limit=512",
-)

@@ -121,3 +121,41 @@ def render(result: dict[str, Any]) -> str:
     for name, value in result["group_median_overhead_s"].items():
         lines.append(f"- Median overhead of the {name} steps: **{value:.2f} s** (target ≤ {TARGETS[name]} s).")
     return "\n".join(lines)
+
+
+def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
+    """For each missed group: what a step of that family pays before and after its work, from the startup
+    section's figures (measured in the same run)."""
+    startup = document["sections"].get("startup", {}).get("result")
+    paragraphs = []
+    for name, limit in TARGETS.items():
+        value = result["group_median_overhead_s"].get(name)
+        if value is None or value <= limit:
+            continue
+        lines = [f"**Median container overhead of the {name} steps: {value:.2f} s, target ≤ {limit} s.**"]
+        if startup is None:
+            paragraphs.append(lines[0] + " The startup section was not measured in this run.")
+            continue
+        lines.append(f"A no-op container takes {startup['noop_s']['median']:.2f} s.")
+        families = sorted({entry["family"] for entry in result["steps"].values() if entry["group"] == name})
+        for family in families:
+            entry = startup["families"][family]
+            sentence = (
+                f"In the {family} image, starting Python takes {entry['python_s']['median']:.2f} s, importing what "
+                f"its steps import {entry['import_s']['median']:.2f} s ({entry['import_cpu_s']['median']:.2f} s "
+                f"CPU)"
+            )
+            if "libraries_import_s" in entry:
+                sentence += (
+                    f", of which the libraries alone {entry['libraries_import_s']['median']:.2f} s: the floor no "
+                    "change to our code goes below"
+                )
+            sentence += f"; leaving takes {entry['exit_s']['median']:.2f} s."
+            if family == "evidently" and entry["self_s_by_package"]:
+                heaviest = ", ".join(
+                    f"{package} {seconds:.2f} s" for package, seconds in list(entry["self_s_by_package"].items())[:5]
+                )
+                sentence += f" The import's own time by package: {heaviest}."
+            lines.append(sentence)
+        paragraphs.append(" ".join(lines))
+    return paragraphs

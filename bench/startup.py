@@ -15,14 +15,13 @@ those parts apart, with the DAG's lockdown and volumes, so a missed target can b
 - per family, `python -X importtime` of the same imports: the modules with the longest cumulative import
   time, and the self time per package.
 
-Every figure is the median of `repeats` runs with min-max; the runs are interleaved so that load from
-other work on the machine spreads over all of them. `measure` and `render` are the section's interface;
-run alone: `.venv/bin/python -m bench.startup --tag TAG [--repeats N]` prints the JSON and the Markdown.
+Every figure is the median of the repeats with min-max; the runs are interleaved so that load from other
+work on the machine spreads over all of them. A section of bench/benchmark.py (`--sections startup`); the
+targets it explains are the overhead section's.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -33,25 +32,15 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
+from bench.harness import LOCKDOWN, REPEATS, Run, docker, span
 from bench.stats import median_range
 from mindpulse import catalog
 from mindpulse.paths import VOLUME_DIRS
 
+TITLE = "Step start-up per image family"
+
 REQUIREMENTS = Path(__file__).resolve().parents[1] / "tasks" / "requirements"
-# Every DAG task's container: LockedDownDockerOperator (orchestrator/dags/mindpulse_dag_support.py) with its
-# default /tmp size and process cap, and the task's network.
-LOCKDOWN = (
-    "--rm",
-    "--network=none",
-    "--read-only",
-    "--tmpfs=/tmp:rw,noexec,nosuid,nodev,size=256m",
-    "--cap-drop=ALL",
-    "--security-opt=no-new-privileges",
-    "--pids-limit=512",
-)
 TOP_MODULES = 10
-TARGETS_S = {"evidently": 2.0}  # median overhead per step; every other family: DEFAULT_TARGET_S
-DEFAULT_TARGET_S = 0.5
 TIMEOUT_S = 300
 
 # What mindpulse.protocol.main does before it calls the step: the entrypoint imports the protocol, then
@@ -104,13 +93,6 @@ def _distribution(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _docker(*arguments: str) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=TIMEOUT_S)
-    if completed.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(arguments[:4])} failed:\n{completed.stderr[-3000:]}")
-    return completed
-
-
 class _Runner:
     """`docker run` of a family image, locked down, on three throwaway named volumes (removed by close)."""
 
@@ -119,22 +101,23 @@ class _Runner:
         token = uuid.uuid4().hex[:8]
         self.volumes = [f"mindpulse-bench-startup-{token}-{volume}" for volume in VOLUME_DIRS]
         for name in self.volumes:
-            _docker("volume", "create", name)
+            docker("volume", "create", name)
 
     def run(self, family: str, *command: str) -> tuple[float, subprocess.CompletedProcess[str], float]:
         """Wall time of the run, the run, and the host clock when it returned."""
         mounts = [f"--volume={name}:{path}" for name, path in zip(self.volumes, VOLUME_DIRS.values(), strict=True)]
         started = time.perf_counter()
         image = f"mindpulse/family-{family}:{self.tag}"
-        completed = _docker("run", *LOCKDOWN, *mounts, *command[:1], image, *command[1:])
+        completed = docker("run", "--rm", *LOCKDOWN, *mounts, *command[:1], image, *command[1:], timeout=TIMEOUT_S)
         return time.perf_counter() - started, completed, time.time()
 
     def close(self) -> None:
         subprocess.run(["docker", "volume", "rm", "--force", *self.volumes], capture_output=True, timeout=TIMEOUT_S)
 
 
-def measure(tag: str, repeats: int = 5) -> dict[str, Any]:
-    """Time the start-up parts of every family in the images tagged `tag`; JSON-able."""
+def measure(run: Run) -> dict[str, Any]:
+    """Time the start-up parts of every family in the images of `run`; JSON-able."""
+    tag, repeats = run.tag, 1 if run.smoke else REPEATS
     runner = _Runner(tag)
     samples: dict[str, list[float]] = defaultdict(list)
     importtime: dict[str, list[str]] = defaultdict(list)
@@ -156,7 +139,6 @@ def measure(tag: str, repeats: int = 5) -> dict[str, Any]:
             "steps": [step.name for step in catalog.STEPS if step.family == family],
             "modules": step_modules(family),
             "libraries": libraries(family),  # held by the image; the floor imports those the steps load
-            "target_s": TARGETS_S.get(family, DEFAULT_TARGET_S),
             **figures,
             **_profile(importtime[family]),
         }
@@ -216,33 +198,24 @@ def _profile(reports: list[str]) -> dict[str, Any]:
     }
 
 
-def _spread(figure: dict[str, float]) -> str:
-    return f"{figure['median']:.2f} ({figure['min']:.2f}-{figure['max']:.2f})"
-
-
 def render(result: dict[str, Any]) -> str:
     """The section as Markdown."""
     lines = [
-        f"## Step start-up per image family (images `{result['tag']}`, median of {result['repeats']}, min-max)",
+        f"Images `{result['tag']}`, median of {result['repeats']} (min-max). A no-op container (`docker run` of "
+        "`true`, locked down like a DAG task, three volumes): "
+        f"**{span(result['noop_s'])} s**.",
         "",
-        f"A no-op container (`docker run` of `true`, locked down like a DAG task, three volumes): "
-        f"**{_spread(result['noop_s'])} s**.",
-        "",
-        "| family | steps | start-up s | target s | `python -c pass` s | imports s (CPU s) | libraries alone s (CPU s) "
-        "| exit s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| family | steps | start-up s | `python -c pass` s | imports s (CPU s) | libraries alone s (CPU s) | exit s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for family, entry in result["families"].items():
         libraries_alone = "-"
         if "libraries_import_s" in entry:
-            libraries_alone = (
-                f"{_spread(entry['libraries_import_s'])} ({entry['libraries_import_cpu_s']['median']:.2f})"
-            )
-        met = "" if entry["startup_s"]["median"] <= entry["target_s"] else " **missed**"
+            libraries_alone = f"{span(entry['libraries_import_s'])} ({entry['libraries_import_cpu_s']['median']:.2f})"
         lines.append(
-            f"| {family} | {len(entry['steps'])} | {_spread(entry['startup_s'])}{met} | {entry['target_s']:.1f} "
-            f"| {_spread(entry['python_s'])} | {_spread(entry['import_s'])} ({entry['import_cpu_s']['median']:.2f}) "
-            f"| {libraries_alone} | {_spread(entry['exit_s'])} |"
+            f"| {family} | {len(entry['steps'])} | {span(entry['startup_s'])} "
+            f"| {span(entry['python_s'])} | {span(entry['import_s'])} ({entry['import_cpu_s']['median']:.2f}) "
+            f"| {libraries_alone} | {span(entry['exit_s'])} |"
         )
     lines += [
         "",
@@ -263,24 +236,4 @@ def render(result: dict[str, Any]) -> str:
         subpackages = ", ".join(f"{name} {seconds:.2f}" for name, seconds in entry["self_s_by_subpackage"].items())
         lines += ["", f"Self time per package (s): {packages}.", ""]
         lines.append(f"Largest package by subpackage (s): {subpackages}.")
-    return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--tag", required=True, help="image tag to measure")
-    cli.add_argument("--repeats", type=int, default=5, help="runs of every timing (default 5)")
-    cli.add_argument("--out", type=Path, help="write startup.json and startup.md here instead of printing")
-    args = cli.parse_args()
-    result = measure(args.tag, args.repeats)
-    if args.out is None:
-        print(json.dumps(result, indent=2))
-        print(render(result))
-        return
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "startup.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "startup.md").write_text(render(result))
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

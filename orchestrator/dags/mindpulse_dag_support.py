@@ -50,7 +50,7 @@ from docker.errors import DockerException, NotFound
 from docker.types import Mount
 from mindpulse_alerts import WebhookNotifier, configured_webhook, deadline_alert
 
-from mindpulse import alerts, catalog
+from mindpulse import alerts, catalog, sandbox
 from mindpulse.parameters import Parameter
 from mindpulse.paths import VOLUME_DIRS
 from mindpulse.protocol import SKIP_EXIT_CODE
@@ -73,8 +73,6 @@ _VOLUME_NAMES = {
 STEP_LABEL, DAG_LABEL, DEPLOYMENT_LABEL = "org.mindpulse.step", "org.mindpulse.dag", "org.mindpulse.deployment"
 DEPLOYMENT = _VOLUME_NAMES["data"]
 LEFTOVER_MAX_AGE = timedelta(hours=float(os.environ.get("MINDPULSE_LEFTOVER_CONTAINER_HOURS", "24")))
-# The bounded scratch space every step gets at /tmp (a tmpfs; on Kubernetes a memory-backed emptyDir).
-TMP_SIZE = "256m"
 # python: the benchmark's peer only (mindpulse_python_runner), never a deployment.
 RUNNERS = ("docker", "kubernetes", "python")
 
@@ -199,17 +197,19 @@ def _result(xcom: Any) -> dict[str, Any] | None:
 
 
 class LockedDownDockerOperator(DockerOperator):
-    """A DockerOperator whose container cannot change its own image or gain privileges.
-
-    On top of what the caller configures (user, network, mounts, memory), every container gets a
-    read-only root file system with a tmpfs at /tmp for scratch, no Linux capability at all,
-    `no-new-privileges` (setuid binaries cannot raise privileges) and a cap on processes and threads
-    (`pids_limit`), so a runaway or hostile step can neither persist anything outside its volumes nor
-    fork-bomb the host. `privileged` and `cap_add` are refused.
+    """A DockerOperator whose container cannot change its own image or gain privileges: on top of what the
+    caller configures (user, network, mounts, memory), every container runs in mindpulse.sandbox (read-only
+    root, bounded tmpfs at /tmp, no capability, no-new-privileges, a pids cap). `privileged` and `cap_add`
+    are refused.
     """
 
     def __init__(
-        self, *, tmp_size: str = TMP_SIZE, pids_limit: int = 512, webhook_env: str | None = None, **kwargs: Any
+        self,
+        *,
+        tmp_size: str = sandbox.TMP_SIZE,
+        pids_limit: int = sandbox.PIDS_LIMIT,
+        webhook_env: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if kwargs.get("privileged") or kwargs.get("cap_add"):
             raise ValueError(f"task {kwargs.get('task_id')}: a locked-down container takes no privileged or cap_add")
@@ -217,13 +217,7 @@ class LockedDownDockerOperator(DockerOperator):
         # The variable that hands the step the webhook URL, for a step that posts to it; see resolve_webhook.
         self.webhook_env = webhook_env
         # The host-config settings every container of this task gets; the DAG tests assert on them.
-        self.lockdown: dict[str, Any] = {
-            "read_only": True,
-            "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={tmp_size}"},
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "pids_limit": pids_limit,
-        }
+        self.lockdown: dict[str, Any] = sandbox.host_config(tmp_size=tmp_size, pids_limit=pids_limit)
 
     # The docker provider (4.6) has no parameters for these, and the method that builds the host
     # config (_run_image_with_mounts) is private and long: copying it would pin this file to one

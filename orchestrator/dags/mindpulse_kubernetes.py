@@ -29,9 +29,9 @@ from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import models as k8s
-from mindpulse_dag_support import TMP_SIZE, step_arguments, step_environment
+from mindpulse_dag_support import step_arguments, step_environment
 
-from mindpulse import catalog
+from mindpulse import catalog, sandbox
 from mindpulse.paths import VOLUME_DIRS
 
 NAMESPACE = os.environ.get("MINDPULSE_NAMESPACE", "").strip() or "mindpulse"
@@ -109,7 +109,7 @@ def _volumes(declared: catalog.Step) -> tuple[list[k8s.V1Volume], list[k8s.V1Vol
         k8s.V1VolumeMount(name=volume, mount_path=VOLUME_DIRS[volume], read_only=volume not in declared.writes)
         for volume in declared.volumes
     ]
-    memory_backed = k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=quantity(TMP_SIZE))
+    memory_backed = k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=quantity(sandbox.TMP_SIZE))
     scratch = k8s.V1Volume(name="tmp", empty_dir=memory_backed)
     return [*volumes, scratch], [*mounts, k8s.V1VolumeMount(name="tmp", mount_path="/tmp")]
 

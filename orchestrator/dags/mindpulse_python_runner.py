@@ -40,7 +40,7 @@ def call_step(step_name: str, texts: dict[str, str]) -> dict[str, Any]:
     """Run one step as its entrypoint would, in this process; its result object is the task's XCom."""
     # Imported here: parsing the DAG file needs no step library, only running a task does.
     from mindpulse.paths import Layout
-    from mindpulse.protocol import NothingToDo, StepError, describe_os_error, result_object, value_of
+    from mindpulse.protocol import NothingToDo, StepError, describe_os_error, frozen_imports, result_object, value_of
 
     declared = catalog.step(step_name)
     values = {}
@@ -53,7 +53,9 @@ def call_step(step_name: str, texts: dict[str, str]) -> dict[str, Any]:
         except ValueError as error:
             raise AirflowFailException(f"{parameter.env}: {error}") from None
     module, function = declared.call.split(":")
-    body = getattr(importlib.import_module(module), function)
+    # As the entrypoint imports it (the first task to need a library pays its import; later ones find it).
+    with frozen_imports():
+        body = getattr(importlib.import_module(module), function)
     try:
         return result_object(step_name, "success", body(Layout.from_env(), **values))
     except NothingToDo as skipped:

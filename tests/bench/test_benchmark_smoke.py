@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from bench import report
+from mindpulse import catalog
 
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
-SMOKE_SECTIONS = ("overhead", "images", "quality", "drift_power", "concept_shift")
+SMOKE_SECTIONS = ("overhead", "startup", "images", "quality", "drift_power", "concept_shift")
 
 
 def benchmark(*arguments: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -75,6 +76,30 @@ def test_overhead_is_measured_per_step_and_grouped_like_its_targets(smoke: Path)
     assert set(result["group_median_overhead_s"]) == {"evidently", "base/pandas/ml"}
 
 
+def test_startup_times_every_family_and_profiles_where_the_import_goes(smoke: Path) -> None:
+    result = section(smoke, "startup")["result"]
+
+    def figure(entry: dict[str, float]) -> bool:
+        return entry["n"] == 1 and all(math.isfinite(entry[key]) and entry[key] > 0 for key in ("median", "min", "max"))
+
+    assert figure(result["noop_s"]) and list(result["families"]) == list(catalog.FAMILIES)
+    for family, entry in result["families"].items():
+        for name in ("startup_s", "python_s", "import_s", "import_cpu_s", "exit_s"):
+            assert figure(entry[name]), (family, name)
+        assert sorted(entry["steps"]) == sorted(step.name for step in catalog.STEPS if step.family == family)
+        assert entry["top_modules"] and entry["self_s_by_package"], family
+    assert "libraries_import_s" not in result["families"]["base"], "the base family adds no library"
+    evidently = result["families"]["evidently"]
+    assert figure(evidently["libraries_import_s"]) and figure(evidently["libraries_import_cpu_s"])
+    assert "evidently" in {row["module"] for row in evidently["top_modules"]}
+    assert all(name.startswith("evidently.") for name in evidently["self_s_by_subpackage"])
+
+
+def test_the_runs_leave_no_volume_behind(smoke: Path) -> None:
+    listed = subprocess.run(["docker", "volume", "ls", "--quiet"], capture_output=True, text=True, check=True)
+    assert not [name for name in listed.stdout.split() if name.startswith("mindpulse-bench-")]
+
+
 def test_images_are_sized_per_layer_and_named_against_the_fat_image_of_their_locks(smoke: Path) -> None:
     result = section(smoke, "images")["result"]
     assert {entry["family"] for entry in result["steps"].values()} == {"base", "pandas", "ml", "evidently"}
@@ -109,6 +134,8 @@ def test_the_markdown_is_the_rendering_of_the_json(smoke: Path) -> None:
     text = (smoke / "benchmark.md").read_text()
     assert text == report.markdown(document)
     assert "## 1. Container overhead per step" in text and "| train_new_model | ml |" in text
+    for family in catalog.FAMILIES:
+        assert f"\n| {family} | " in text and f"### {family}: where the import time goes" in text
     assert "mode smoke" in text
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from docker.errors import APIError
 from docker.models.containers import Container
 
-from mindpulse import catalog
+from mindpulse import catalog, sandbox
 from tests.integration.airflow_harness import TAG, TOOL_IMAGE, Harness, Volumes
 
 RUN_STAMP = "20261127_120000"
@@ -301,11 +301,7 @@ class FaultHarness(Harness):
             environment={"RUN_STAMP": RUN_STAMP, **(environment or {})},
             volumes=mounts,
             network_mode="none",
-            read_only=True,
-            tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=256m"},
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            pids_limit=512,
+            **sandbox.host_config(),
             mem_limit=MEMORY[step],
             **throttle,
         )

@@ -72,6 +72,7 @@ def describe_task(dag: Any, task: Any) -> dict[str, Any]:
         "execution_timeout_s": task.execution_timeout.total_seconds() if task.execution_timeout else None,
         "outlets": [getattr(outlet, "name", repr(outlet)) for outlet in task.outlets],
         "do_xcom_push": task.do_xcom_push,
+        "queue": task.queue,
     }
     if not isinstance(task, DockerOperator):
         return described

@@ -32,8 +32,10 @@ from mindpulse import catalog
 HEAVY_FAMILIES = frozenset({"ml", "evidently"})
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$")
-# How long a worker waits for the other workers to say which queues they consume.
-INSPECT_TIMEOUT_S = 5.0
+# How long a worker waits for the other workers to say which queues they consume: a broadcast waits the whole
+# time, so the first ask is short; a queue found missing is asked about once more, patiently, because a worker
+# busy on a loaded host may answer late.
+INSPECT_TIMEOUTS_S = (2.0, 15.0)
 
 
 class ClusterSettingError(ValueError):
@@ -77,18 +79,24 @@ def runs_on_celery() -> bool:
     return "CeleryExecutor" in conf.get("core", "executor")
 
 
-def consumed_queues() -> set[str]:
-    """The queues the Celery workers that answer within INSPECT_TIMEOUT_S consume."""
+def unconsumed(queues: Iterable[str]) -> list[str]:
+    """Those of `queues` that no Celery worker consumes, asked as INSPECT_TIMEOUTS_S says."""
     from airflow.providers.celery.executors.celery_executor_utils import app
 
-    answers = app.control.inspect(timeout=INSPECT_TIMEOUT_S).active_queues() or {}
-    return {queue["name"] for queues in answers.values() for queue in queues}
+    missing = sorted(set(queues))
+    for timeout in INSPECT_TIMEOUTS_S:
+        answers = app.control.inspect(timeout=timeout).active_queues() or {}
+        consumed = {queue["name"] for listed in answers.values() for queue in listed}
+        missing = [queue for queue in missing if queue not in consumed]
+        if not missing:
+            break
+    return missing
 
 
 def check_worker_host(client: APIClient, *, dag_queues: Iterable[str], volumes: Iterable[str], image: str) -> None:
     """Raise ClusterSettingError (one line) when a step should not start on this worker host."""
     worker = socket.gethostname()
-    missing = sorted(set(dag_queues) - consumed_queues())
+    missing = unconsumed(dag_queues)
     if missing:
         raise ClusterSettingError(
             f"queue {', '.join(missing)} has no Celery worker consuming it: check MINDPULSE_QUEUES,"

@@ -27,7 +27,16 @@ import pytest
 from mindpulse import catalog
 from mindpulse.paths import Layout
 from mindpulse.registry import current_version, verified_model_path
-from tests.e2e.test_compose_stack import COMPOSE_FILE, REPO, TAG, Stack, _clean_environment, _free_port, _run
+from tests.e2e.test_compose_stack import (
+    COMPOSE_FILE,
+    REPO,
+    TAG,
+    Stack,
+    _clean_environment,
+    _free_port,
+    _run,
+    _unpause,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -38,6 +47,7 @@ AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-proce
 WORKERS = ("worker-1", "worker-2")
 STACK_TIMEOUT = 1500
 RUN_TIMEOUT = 1200
+API_TIMEOUT = 120
 # The appender's rows carry their number in the timestamp's microseconds and in Physical_Activity's decimals.
 APPENDER_SOURCE = REPO / "tests" / "integration" / "production_appender.py"
 ROW_NUMBER = re.compile(r"\.(\d{6})\+00:00$")
@@ -51,6 +61,22 @@ class Cluster(Stack):
         files = ["--file", str(COMPOSE_FILE), "--file", str(CLUSTER_FILE)]
         command = ["docker", "compose", "--project-name", self.project, "--env-file", str(self.env_file), *files]
         return _run([*command, *args], env=self.env, timeout=timeout)
+
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        """The REST call, patient: on a loaded 2-core machine the API server may take longer than 30 s. Reads
+        are tried again; a write is sent once."""
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(1 if method != "GET" else 3):
+            request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=API_TIMEOUT) as response:
+                    payload = response.read()
+                return json.loads(payload) if payload else None
+            except TimeoutError:
+                if attempt == 2 or method != "GET":
+                    raise
+        return None
 
     def engine(self, host: int, *args: str) -> subprocess.CompletedProcess:
         """A docker command against worker host `host`'s own engine."""
@@ -103,6 +129,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         "MINDPULSE_HEARTBEAT_TIMEOUT": "60",
         "MINDPULSE_TASK_RETRY_SECONDS": "5",
         "EVIDENTLY_UI_PORT": str(_free_port()),
+        # A fifth of the demo's reference data: the cluster is what is under test here, and training on it
+        # still takes long enough to kill its host mid-step.
+        "MINDPULSE_DEMO_REFERENCE_ROWS": "20000",
     }
     env_file = root / ".env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
@@ -126,21 +155,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         if request.session.testsfailed:
             print(cluster.compose("ps", "--all").stdout)
             print(cluster.logs())
+        # The appenders run on the outer engine, outside the project: they would hold its data volume.
+        appenders = _run(["docker", "ps", "--all", "--quiet", "--filter", f"name={project}-appender-"]).stdout.split()
+        if appenders:
+            _run(["docker", "rm", "--force", *appenders])
         cluster.compose("down", "--volumes", "--remove-orphans", timeout=300)
 
 
 # --- REST helpers ------------------------------------------------------------------------------------------
-
-
-def _unpause(cluster: Cluster, token: str, dag_id: str) -> None:
-    deadline = time.monotonic() + 300
-    while True:  # the DAG processor may still be parsing the files
-        try:
-            cluster.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
-            return
-        except urllib.error.HTTPError as error:
-            assert error.code == 404 and time.monotonic() < deadline, f"unpausing {dag_id}: {error}"
-            time.sleep(5)
 
 
 def _trigger(cluster: Cluster, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:

@@ -10,9 +10,9 @@ Settings, read when the DAG files are parsed (every component gets the same):
 A queue only matters under the CeleryExecutor; the LocalExecutor runs every task wherever it is.
 
 Checks at the start of every task under the CeleryExecutor, before its container is created, each failing
-with one line that names the setting or host (check_worker_host): every queue the DAG routes to has a
-worker consuming it; the worker's Docker host has the shared volumes; the step's image is there or can be
-pulled from the registry.
+with one line that names the setting or host (check_worker_host): the worker's Docker host has the shared
+volumes; the step's image is there or can be pulled from the registry; and, for the first tasks of a run,
+every queue the DAG routes to has a worker consuming it.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def unconsumed(queues: Iterable[str]) -> list[str]:
 def check_worker_host(client: APIClient, *, dag_queues: Iterable[str], volumes: Iterable[str], image: str) -> None:
     """Raise ClusterSettingError (one line) when a step should not start on this worker host."""
     worker = socket.gethostname()
-    missing = unconsumed(dag_queues)
+    missing = unconsumed(dag_queues) if dag_queues else []
     if missing:
         raise ClusterSettingError(
             f"queue {', '.join(missing)} has no Celery worker consuming it: check MINDPULSE_QUEUES,"

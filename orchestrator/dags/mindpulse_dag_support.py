@@ -228,11 +228,13 @@ class LockedDownDockerOperator(DockerOperator):
         return _LockedDownClient(super().cli, self.lockdown)
 
     def check_worker_host(self, context: Any) -> None:
-        """On a cluster, before anything starts: the DAG's queues, this host's shared volumes, the image."""
+        """On a cluster, before anything starts: this host's shared volumes and the image; and at the start of a
+        run (a task without upstream), that every queue of the DAG has a worker. Only then: a worker host that
+        dies mid-run leaves its queue without a worker for a while, which must cost a wait, not the run."""
         try:
             check_worker_host(
                 super().cli,
-                dag_queues={task.queue for task in self.dag.tasks},
+                dag_queues=set() if self.upstream_task_ids else {task.queue for task in self.dag.tasks},
                 volumes=[mount["Source"] for mount in self.mounts],
                 image=self.image,
             )

@@ -31,6 +31,17 @@ echo "==> starting the registry and pushing the images to it"
 ./build_images.sh --push "localhost:$port"
 echo "==> starting the cluster"
 "${compose[@]}" up airflow-init
-"${compose[@]}" up -d --wait
-echo "MindPulse cluster: http://localhost:${AIRFLOW_PORT:-$(env_value AIRFLOW_PORT || echo 8083)}" \
-  "(workers: $("${compose[@]}" ps --format '{{.Name}}' | grep -c worker))"
+"${compose[@]}" up -d
+# Not `up --wait`: the one-shot services (secrets, init, demo seeding) exit, which it would count as failure.
+services=(airflow-apiserver airflow-scheduler airflow-dag-processor airflow-triggerer worker-1 worker-2)
+echo "==> waiting until ${services[*]} are healthy (the first start seeds the demo data: minutes)"
+for service in "${services[@]}"; do
+  for ((waited = 0; ; waited += 5)); do
+    id=$("${compose[@]}" ps --quiet "$service")
+    [[ -n $id && $(docker inspect --format '{{.State.Health.Status}}' "$id") == healthy ]] && break
+    ((waited < 1800)) || die "$service is not healthy after 30 minutes: ${compose[*]} logs $service"
+    sleep 5
+  done
+done
+ui_port=${AIRFLOW_PORT:-$(env_value AIRFLOW_PORT || true)}
+echo "MindPulse cluster: http://localhost:${ui_port:-8083}"

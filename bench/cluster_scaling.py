@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -99,7 +100,8 @@ def start_cluster(root: Path) -> Compose:
     subprocess.run([str(REPO / "build_images.sh"), "--tag", tag, "--push", registry], check=True, capture_output=True)
     compose("up", "airflow-init")
     compose("up", "--detach")
-    _wait_healthy(compose, ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "worker-1", "worker-2"))
+    # Container names: the API server's container keeps the README's name, airflow-webserver.
+    _wait_healthy(compose, ("airflow-webserver", "airflow-scheduler", "airflow-dag-processor", "worker-1", "worker-2"))
     return compose
 
 
@@ -151,7 +153,12 @@ def measure(repeats: int = 3, project: str | None = None, env_file: Path | None 
     try:
         token = compose.api("POST", "/auth/token", {"username": "admin", "password": "admin"})["access_token"]
         for dag_id in DAGS:
-            compose.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
+            for _ in range(60):  # the DAG processor may still be parsing the files
+                try:
+                    compose.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
+                    break
+                except urllib.error.HTTPError:
+                    time.sleep(5)
         # Two hosts, each consuming both queues; a first pair of runs pulls the images and is not counted.
         for worker in ("worker-1", "worker-2"):
             for queue in ("default", "heavy"):

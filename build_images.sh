@@ -9,7 +9,7 @@ export LC_ALL=C DOCKER_BUILDKIT=1
 
 usage() {
   cat <<'EOF'
-Usage: build_images.sh [--only NAME] [--tag TAG] [--list] [--help]
+Usage: build_images.sh [--only NAME] [--tag TAG] [--cluster] [--push REGISTRY] [--list] [--help]
 
 Builds every MindPulse image in dependency order and prints one line per image with its size:
   1. the Python base: python:3.11-slim-bookworm, or, where no registry can be reached,
@@ -20,6 +20,9 @@ Builds every MindPulse image in dependency order and prints one line per image w
   4. when orchestrator/Dockerfile and orchestrator/postgres/Dockerfile exist: mindpulse/airflow,
      and mindpulse/postgres (the official postgres:16-bookworm re-tagged, or built from that
      Dockerfile where it cannot be pulled)
+  5. with --cluster, the images only the cluster stack (docker-compose.cluster.yml) runs, each from
+     Debian's package on the same base: mindpulse/redis (the Celery broker), mindpulse/registry (the
+     image registry) and mindpulse/dockerhost (a worker's own Docker engine)
 Each image is tagged TAG, and labelled with the version and the git revision. Built with the
 repository's version (the default tag), it is also tagged latest; any other tag leaves latest alone,
 so a build for a test or a branch never changes what `latest` runs.
@@ -28,6 +31,10 @@ Options:
   --only NAME  build one image and what it stands on: a step (train_new_model or train-new-model),
                a family (ml or family-ml), airflow or postgres
   --tag TAG    image tag (default: $MINDPULSE_IMAGE_TAG, else the VERSION file)
+  --cluster    also build the cluster stack's images (step 5)
+  --push REGISTRY
+               after building, push every image built to REGISTRY (host:port, e.g. localhost:5001)
+               as REGISTRY/mindpulse/NAME:TAG: the cluster's workers pull the steps from there
   --list       print the names of the images that would be built, and build nothing
   -h, --help   show this help
 
@@ -50,12 +57,17 @@ official_postgres=postgres:16-bookworm
 tag=${MINDPULSE_IMAGE_TAG:-}
 only=""
 list_only=false
+cluster=false
+push_to=""
 while (($#)); do
   case $1 in
     --only) [[ $# -ge 2 ]] || die "--only needs a name"; only=$2; shift 2 ;;
     --only=*) only=${1#*=}; shift ;;
     --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; tag=$2; shift 2 ;;
     --tag=*) tag=${1#*=}; shift ;;
+    --cluster) cluster=true; shift ;;
+    --push) [[ $# -ge 2 ]] || die "--push needs a registry (host:port)"; push_to=$2; shift 2 ;;
+    --push=*) push_to=${1#*=}; shift ;;
     --list) list_only=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
@@ -69,6 +81,9 @@ fi
 also_latest=false
 [[ $tag == "$version" ]] && also_latest=true
 [[ $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "'$tag' is not a valid image tag"
+push_to=${push_to%/}
+[[ -z $push_to || $push_to =~ ^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$ ]] \
+  || die "--push '$push_to' is not a registry (host:port, e.g. localhost:5001)"
 
 # --- what there is to build ------------------------------------------------------------------
 
@@ -90,6 +105,8 @@ step_dockerfile=$repo/tasks/common/step.Dockerfile
 
 airflow_dockerfile=$repo/orchestrator/Dockerfile
 postgres_dockerfile=$repo/orchestrator/postgres/Dockerfile
+# The cluster stack's images, each orchestrator/NAME/Dockerfile on the Python base.
+cluster_images=(redis registry dockerhost)
 
 # The plan: "family:NAME", "step:INDEX", "airflow", "postgres", in build order.
 plan=()
@@ -98,6 +115,7 @@ if [[ -z $only ]]; then
   for i in "${!step_names[@]}"; do plan+=("step:$i"); done
   [[ -f $airflow_dockerfile ]] && plan+=(airflow)
   [[ -f $postgres_dockerfile ]] && plan+=(postgres)
+  if $cluster; then plan+=("${cluster_images[@]}"); fi
 else
   wanted=${only#mindpulse/}
   wanted=${wanted%%:*}
@@ -111,6 +129,7 @@ else
   done
   if [[ $wanted == airflow && -f $airflow_dockerfile ]]; then plan=(airflow); fi
   if [[ $wanted == postgres && -f $postgres_dockerfile ]]; then plan=(postgres); fi
+  if [[ " ${cluster_images[*]} " == *" $wanted "* ]]; then plan=("$wanted"); fi
   ((${#plan[@]})) || die "--only $only: no such step, family or orchestrator image (see --list)"
 fi
 
@@ -307,9 +326,27 @@ for item in "${plan[@]}"; do
         build_batch
       fi
       ;;
+    redis | registry | dockerhost)
+      add_target "mindpulse/$item" "$repo/orchestrator/$item" "$repo/orchestrator/$item/Dockerfile" \
+        "PYTHON_BASE=$python_base" "TITLE=mindpulse/$item"
+      build_batch
+      ;;
     *) continue ;;
   esac
   report "$(image_of "$item"):$tag"
 done
+
+# Families first: a step's push then finds its family's layers in the registry already.
+if [[ -n $push_to ]]; then
+  pushed_at=$(now)
+  for item in "${plan[@]}"; do
+    image=$(image_of "$item"):$tag
+    docker tag "$image" "$push_to/$image"
+    docker push --quiet "$push_to/$image" >"$work/push.log" 2>&1 \
+      || { tail -n 5 "$work/push.log" >&2; die "pushing $image to $push_to failed (is the registry up?)"; }
+    docker rmi "$push_to/$image" >/dev/null
+  done
+  echo "pushed ${#plan[@]} image(s) to $push_to in $(since "$pushed_at")"
+fi
 
 echo "built ${#plan[@]} image(s) tagged $tag$($also_latest && echo ' (and latest)') in $(since "$started")"

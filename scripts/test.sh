@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The test command (README: "Running the tests"). Needs a running Docker engine; sets up the rest:
 # the two host venvs, every image, then lint and all test layers. Extra arguments go to pytest,
-# e.g. `scripts/test.sh tests/unit -k schema`; without arguments the compose-stack layer runs alongside the rest.
+# e.g. `scripts/test.sh tests/unit -k schema`; without arguments the compose-stack layers run alongside the rest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 docker info >/dev/null 2>&1 || { echo "no Docker engine answers: start one (or run .ci/install_docker.sh)" >&2; exit 1; }
 
 scripts/setup_venvs.sh
-./build_images.sh
+./build_images.sh --cluster
 
 echo "--- ruff"
 .venv/bin/ruff check .
@@ -18,18 +18,25 @@ echo "--- pytest"
 if [ "$#" -gt 0 ]; then
   exec .venv/bin/pytest "$@"
 fi
-# The compose-stack layer spends most of its time waiting on Airflow; it runs beside the other layers
-# (it has its own project, volumes and port, and removes only its own containers), which saves
-# several minutes of wall time. Its output follows the others'.
-e2e_log=$(mktemp)
-.venv/bin/pytest tests/e2e -p no:cacheprovider >"$e2e_log" 2>&1 &
-e2e_pid=$!
+# The compose-stack layers (the single-machine stack, tests/e2e, and the Celery cluster, tests/cluster) spend
+# most of their time waiting on Airflow; they run beside the other layers (each has its own project, volumes
+# and ports, and removes only its own containers), which saves several minutes of wall time. Their output
+# follows the others'.
+stack_layers=(tests/e2e tests/cluster)
+pids=() logs=()
+for layer in "${stack_layers[@]}"; do
+  log=$(mktemp)
+  .venv/bin/pytest "$layer" -p no:cacheprovider >"$log" 2>&1 &
+  pids+=("$!") logs+=("$log")
+done
 status=0
-.venv/bin/pytest --ignore=tests/e2e -p no:cacheprovider || status=$?
-e2e_status=0
-wait "$e2e_pid" || e2e_status=$?
-echo "--- pytest tests/e2e (ran alongside)"
-cat "$e2e_log"
-rm -f "$e2e_log"
-[ "$status" -eq 0 ] && status=$e2e_status
+.venv/bin/pytest "${stack_layers[@]/#/--ignore=}" -p no:cacheprovider || status=$?
+for i in "${!stack_layers[@]}"; do
+  layer_status=0
+  wait "${pids[i]}" || layer_status=$?
+  echo "--- pytest ${stack_layers[i]} (ran alongside)"
+  cat "${logs[i]}"
+  rm -f "${logs[i]}"
+  [ "$status" -eq 0 ] && status=$layer_status
+done
 exit "$status"

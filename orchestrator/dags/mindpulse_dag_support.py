@@ -17,7 +17,11 @@ Configuration, all read when the DAG file is parsed:
                                    names of the named volumes (default mindpulse_data, ...)
 - MINDPULSE_TASK_USER              user the step containers run as (default: the images' own
                                    non-root user)
-- MINDPULSE_TASK_RETRIES           retries of a failed step (default 2, five minutes apart)
+- MINDPULSE_TASK_RETRIES           retries of a failed step (default 2)
+- MINDPULSE_TASK_RETRY_SECONDS     the wait before a retry (default 300)
+- MINDPULSE_REGISTRY, MINDPULSE_DEFAULT_QUEUE, MINDPULSE_HEAVY_QUEUE, MINDPULSE_QUEUES
+                                   where the images come from and which Celery queue each step goes to
+                                   when the tasks run on several worker hosts: see mindpulse_cluster
 - MINDPULSE_LEFTOVER_CONTAINER_HOURS
                                    how long a stopped step container (a failed or killed try, kept for
                                    debugging) stays before the next task removes it (default 24)
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.exceptions import AirflowFailException
 from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk import DAG, Asset, AssetAlias, BaseOperator, Param, Variable
@@ -49,6 +54,7 @@ from docker import APIClient
 from docker.errors import DockerException, NotFound
 from docker.types import Mount
 from mindpulse_alerts import WebhookNotifier, configured_webhook, deadline_alert
+from mindpulse_cluster import ClusterSettingError, check_worker_host, queue_routing, registry_prefix, runs_on_celery
 
 from mindpulse import alerts, catalog, sandbox
 from mindpulse.parameters import Parameter
@@ -98,11 +104,13 @@ def _image_tag() -> str:
 
 
 IMAGE_TAG = _image_tag()
+REGISTRY = registry_prefix()
+QUEUES = queue_routing()
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "mindpulse",
     "retries": int(os.environ.get("MINDPULSE_TASK_RETRIES", "2")),
-    "retry_delay": timedelta(minutes=5),
+    "retry_delay": timedelta(seconds=int(os.environ.get("MINDPULSE_TASK_RETRY_SECONDS", "300"))),
 }
 
 
@@ -168,8 +176,9 @@ def run_deadline(setting: str, default_minutes: int) -> list[Any]:
 
 
 def image(step: str) -> str:
-    """The image of a step: mindpulse/<step name with dashes>:<tag>."""
-    return f"{catalog.step(step).image_name}:{IMAGE_TAG}"
+    """The image of a step: [<MINDPULSE_REGISTRY>/]mindpulse/<step name with dashes>:<tag>."""
+    name = f"{catalog.step(step).image_name}:{IMAGE_TAG}"
+    return f"{REGISTRY}/{name}" if REGISTRY else name
 
 
 def step_results(ti: Any) -> str:
@@ -230,6 +239,24 @@ class LockedDownDockerOperator(DockerOperator):
     def cli(self) -> APIClient:
         return _LockedDownClient(super().cli, self.lockdown)
 
+    def check_worker_host(self, context: Any) -> None:
+        """On a cluster, before anything starts: this host's shared volumes and the image; and at the start of a
+        run (a task without upstream), that every queue of the DAG has a worker. Only then: a worker host that
+        dies mid-run leaves its queue without a worker for a while, which must cost a wait, not the run."""
+        try:
+            check_worker_host(
+                super().cli,
+                dag_queues=set() if self.upstream_task_ids else {task.queue for task in self.dag.tasks},
+                volumes=[mount["Source"] for mount in self.mounts],
+                image=self.image,
+            )
+        except ClusterSettingError as error:
+            line = f"ERROR: {error}"
+            self.log.error("%s", line)
+            context["ti"].xcom_push(key=alerts.ERROR_LINE_KEY, value=line)
+            # Not retried: a retry would meet the same host. The line is in the log once, above.
+            raise AirflowFailException("the worker host check failed") from None
+
     def resolve_webhook(self) -> None:
         """For a step that posts to the webhook: the URL of Connection `mindpulse_webhook`, read now, at run
         time, handed over privately (a URL carries its token; private_environment is never templated, so it
@@ -241,6 +268,8 @@ class LockedDownDockerOperator(DockerOperator):
         self.network_mode = "bridge" if url else "none"
 
     def execute(self, context: Any) -> Any:
+        if runs_on_celery():
+            self.check_worker_host(context)
         # Containers of tries that were killed (SIGKILL, a timeout, an engine restart) or failed stay behind
         # (auto_remove="success"); every task start removes this deployment's old ones.
         prune_leftover_containers(super().cli, DEPLOYMENT, LEFTOVER_MAX_AGE)
@@ -335,6 +364,7 @@ def step_arguments(declared: catalog.Step, deployment: str) -> dict[str, Any]:
         "execution_timeout": timedelta(minutes=declared.timeout_minutes),
         "skip_on_exit_code": SKIP_EXIT_CODE,
         "do_xcom_push": True,
+        "queue": QUEUES[declared.name],
     }
 
 

@@ -73,6 +73,7 @@ def describe_task(dag: Any, task: Any) -> dict[str, Any]:
         "execution_timeout_s": task.execution_timeout.total_seconds() if task.execution_timeout else None,
         "outlets": [getattr(outlet, "name", repr(outlet)) for outlet in task.outlets],
         "do_xcom_push": task.do_xcom_push,
+        "queue": task.queue,
     }
     if isinstance(task, PythonOperator):
         return described | describe_python_task(dag, task)

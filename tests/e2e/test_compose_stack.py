@@ -385,17 +385,21 @@ def _task_states(stack: Stack, token: str, dag_id: str, run_id: str) -> dict[str
     return {ti["task_id"]: ti["state"] for ti in instances["task_instances"]}
 
 
-def _unpause_and_trigger(stack: Stack, dag_id: str) -> list[dict[str, Any]]:
-    """The REST way a client runs a DAG; returns every run of the DAG once all have finished."""
-    token = stack.token()
+def _unpause(stack: Stack, token: str, dag_id: str) -> None:
     deadline = time.monotonic() + 300
     while True:  # the DAG processor may still be parsing the files
         try:
             stack.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
-            break
+            return
         except urllib.error.HTTPError as error:
             assert error.code == 404 and time.monotonic() < deadline, f"unpausing {dag_id}: {error}"
             time.sleep(5)
+
+
+def _unpause_and_trigger(stack: Stack, dag_id: str) -> list[dict[str, Any]]:
+    """The REST way a client runs a DAG; returns every run of the DAG once all have finished."""
+    token = stack.token()
+    _unpause(stack, token, dag_id)
     started = time.monotonic()
     run_id = stack.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None}, token)["dag_run_id"]
     runs = _wait_for_runs(stack, token, dag_id, run_id)

@@ -23,7 +23,10 @@ pytestmark = pytest.mark.docker
 def _built_images() -> list[str]:
     environment = {key: value for key, value in os.environ.items() if key != "MINDPULSE_IMAGE_TAG"}
     listed = subprocess.run(
-        [str(REPO / "build_images.sh"), "--list", "--tag", TAG], env=environment, capture_output=True, text=True
+        [str(REPO / "build_images.sh"), "--cluster", "--list", "--tag", TAG],
+        env=environment,
+        capture_output=True,
+        text=True,
     )
     assert listed.returncode == 0, listed.stderr
     images = listed.stdout.split()
@@ -33,7 +36,7 @@ def _built_images() -> list[str]:
         if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode
     ]
     if missing:
-        pytest.fail(f"images not built (run ./build_images.sh): {', '.join(missing)}")
+        pytest.fail(f"images not built (run ./build_images.sh --cluster): {', '.join(missing)}")
     return images
 
 

@@ -1,0 +1,212 @@
+"""The cluster section of the benchmark: the retrain and reporting DAGs triggered at the same moment on the
+cluster stack (docker-compose.cluster.yml), wall time until both have finished, with one worker host
+consuming both queues versus two.
+
+`measure()` starts a throwaway cluster of its own (own project, ports, volumes, shared folder; removed at the
+end) unless it is given a running one (`project` and `env_file`, as the cluster's compose commands use them).
+The data are modest on purpose, so one full measure stays within a few minutes on a 2-core machine:
+REFERENCE_ROWS reference rows, PRODUCTION_ROWS production rows, the retrain forced each time.
+On such a machine the two worker hosts share the same two cores: a second worker host buys overlap of
+waiting (pulls, Airflow's own scheduling and start-up of each task) but no extra CPU.
+
+    .venv/bin/python -m bench.cluster_scaling          # prints the Markdown section
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = ("--file", str(REPO / "docker-compose.yml"), "--file", str(REPO / "docker-compose.cluster.yml"))
+DAGS = ("ml_retrain_pipeline", "evidently_reporting_pipeline")
+CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
+REFERENCE_ROWS = 10_000
+PRODUCTION_ROWS = 1_500
+TIMEOUT_S = 1200
+
+
+class Compose:
+    """The compose commands of one cluster."""
+
+    def __init__(self, project: str, env_file: Path) -> None:
+        self.project, self.env_file = project, env_file
+        self.settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+
+    def __call__(self, *args: str, timeout: float = 900) -> str:
+        command = ["docker", "compose", "--project-name", self.project, "--env-file", str(self.env_file), *FILES]
+        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
+        if done.returncode:
+            raise RuntimeError(f"docker compose {' '.join(args)}: {done.stderr[-2000:]}")
+        return done.stdout
+
+    def container(self, name: str) -> str:
+        return self.settings.get("MINDPULSE_CONTAINER_PREFIX", "") + name
+
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        url = f"http://127.0.0.1:{self.settings.get('AIRFLOW_PORT', '8083')}{path}"
+        data = None if body is None else json.dumps(body).encode()
+        with urllib.request.urlopen(urllib.request.Request(url, data, headers, method=method), timeout=30) as answer:
+            payload = answer.read()
+        return json.loads(payload) if payload else None
+
+    def queues(self, worker: str, action: str, queue: str) -> None:
+        target = f"celery@{self.container(worker)}"
+        command = ["celery", "--app", CELERY_APP, "control", action, queue, "--destination", target]
+        subprocess.run(["docker", "exec", self.container(worker), *command], capture_output=True, timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_cluster(root: Path) -> Compose:
+    """A throwaway cluster under `root`, images pushed, healthy."""
+    project = f"mindpulse-bench-{uuid.uuid4().hex[:8]}"
+    for kind in ("data", "models", "reports"):
+        (root / "shared" / kind).mkdir(parents=True)
+    tag = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
+    settings = {
+        "AIRFLOW_UID": "50000",
+        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+        "AIRFLOW_PORT": str(_free_port()),
+        "MINDPULSE_REGISTRY_PORT": str(_free_port()),
+        "EVIDENTLY_UI_PORT": str(_free_port()),
+        "MINDPULSE_IMAGE_TAG": tag,
+        "MINDPULSE_SHARED_DIR": str(root / "shared"),
+        "MINDPULSE_CONTAINER_PREFIX": f"{project}-",
+        **{f"MINDPULSE_{kind}_VOLUME": f"{project}_{kind.lower()}" for kind in ("DATA", "MODELS", "REPORTS")},
+        "MINDPULSE_DEMO_REFERENCE_ROWS": str(REFERENCE_ROWS),
+        "MINDPULSE_DEMO_ROWS": str(PRODUCTION_ROWS),
+    }
+    env_file = root / ".env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+    compose = Compose(project, env_file)
+    compose("up", "--detach", "--wait", "registry")
+    registry = f"127.0.0.1:{settings['MINDPULSE_REGISTRY_PORT']}"
+    subprocess.run([str(REPO / "build_images.sh"), "--tag", tag, "--push", registry], check=True, capture_output=True)
+    compose("up", "airflow-init")
+    compose("up", "--detach")
+    # Container names: the API server's container keeps the README's name, airflow-webserver.
+    _wait_healthy(compose, ("airflow-webserver", "airflow-scheduler", "airflow-dag-processor", "worker-1", "worker-2"))
+    return compose
+
+
+def _wait_healthy(compose: Compose, services: tuple[str, ...]) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    for service in services:
+        while True:
+            status = subprocess.run(
+                ["docker", "inspect", "--format", "{{.State.Health.Status}}", compose.container(service)],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            if status == "healthy":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service} not healthy after {TIMEOUT_S} s")
+            time.sleep(5)
+
+
+def both_dags_once(compose: Compose, token: str) -> float:
+    """Seconds from triggering both DAGs together until both runs have finished; raises when one failed."""
+    started = time.monotonic()
+    runs = {}
+    for dag_id in DAGS:
+        conf = {"force": True} if dag_id == DAGS[0] else {}
+        body = {"logical_date": None, "conf": conf}
+        runs[dag_id] = compose.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, token)["dag_run_id"]
+    for dag_id, run_id in runs.items():
+        while True:
+            run = compose.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", token=token)
+            if run["state"] in ("success", "failed"):
+                break
+            if time.monotonic() - started > TIMEOUT_S:
+                raise RuntimeError(f"{dag_id} run {run_id} unfinished after {TIMEOUT_S} s")
+            time.sleep(2)
+        if run["state"] != "success":
+            raise RuntimeError(f"{dag_id} run {run_id} failed")
+    return time.monotonic() - started
+
+
+def measure(repeats: int = 3, project: str | None = None, env_file: Path | None = None) -> dict[str, Any]:
+    """Wall time of both DAGs at once, `repeats` times with two worker hosts, then with one."""
+    scratch = None
+    if project and env_file:
+        compose = Compose(project, env_file)
+    else:
+        scratch = tempfile.TemporaryDirectory(prefix="mindpulse-bench-cluster-")
+        compose = start_cluster(Path(scratch.name))
+    try:
+        token = compose.api("POST", "/auth/token", {"username": "admin", "password": "admin"})["access_token"]
+        for dag_id in DAGS:
+            for _ in range(60):  # the DAG processor may still be parsing the files
+                try:
+                    compose.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
+                    break
+                except urllib.error.HTTPError:
+                    time.sleep(5)
+        # Two hosts, each consuming both queues; a first pair of runs pulls the images and is not counted.
+        for worker in ("worker-1", "worker-2"):
+            for queue in ("default", "heavy"):
+                compose.queues(worker, "add_consumer", queue)
+        both_dags_once(compose, token)
+        two = [both_dags_once(compose, token) for _ in range(repeats)]
+        # One host: the second worker stops taking tasks (its engine stays up, idle).
+        for queue in ("default", "heavy"):
+            compose.queues("worker-2", "cancel_consumer", queue)
+        one = [both_dags_once(compose, token) for _ in range(repeats)]
+    finally:
+        if scratch is not None:
+            compose("down", "--volumes", "--remove-orphans")
+            scratch.cleanup()
+    return {
+        "repeats": repeats,
+        "reference_rows": REFERENCE_ROWS,
+        "production_rows": PRODUCTION_ROWS,
+        "cpu_cores": os.cpu_count(),
+        "worker_concurrency": int(compose.settings.get("MINDPULSE_WORKER_CONCURRENCY", "2")),
+        "one_worker_s": [round(seconds, 1) for seconds in one],
+        "two_workers_s": [round(seconds, 1) for seconds in two],
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    """The Markdown section of `result`."""
+    one, two = statistics.median(result["one_worker_s"]), statistics.median(result["two_workers_s"])
+    return "\n".join(
+        [
+            "## Cluster: both DAGs at once on one worker host versus two",
+            "",
+            f"Retrain (forced) and reporting triggered together, {result['reference_rows']:,} reference rows, "
+            f"{result['production_rows']:,} production rows, median of {result['repeats']} runs, "
+            f"{result['cpu_cores']} CPU cores shared by every container, worker concurrency "
+            f"{result['worker_concurrency']}.",
+            "",
+            "| worker hosts | wall time (median) | runs |",
+            "|---|---|---|",
+            f"| 1 | {one:.0f} s | {', '.join(f'{s:.0f}' for s in result['one_worker_s'])} |",
+            f"| 2 | {two:.0f} s | {', '.join(f'{s:.0f}' for s in result['two_workers_s'])} |",
+            "",
+            f"Two hosts take {two / one:.2f}x the time of one. Here both hosts share the same cores, so the "
+            "second one adds task slots, not CPU: what it can win is the overlap of waiting (scheduling, task "
+            "start-up, image pulls). On separate machines the heavy steps would get cores of their own.",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(render(measure()))

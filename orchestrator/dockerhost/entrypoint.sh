@@ -1,0 +1,46 @@
+#!/bin/sh
+# Starts the host's Docker engine, then gives it the named volumes the DAGs mount (MINDPULSE_*_VOLUME,
+# default mindpulse_data, mindpulse_models, mindpulse_reports) as bind volumes on the shared storage
+# mounted at $MINDPULSE_SHARED_MOUNT: every worker host sees the same files under the same volume names,
+# so the DAGs stay as they are. A folder missing there means this host has no shared storage: its volume is
+# not created, and a step on this host stops with one ERROR line (mindpulse_cluster.check_worker_host)
+# instead of running on an empty volume of its own.
+#   MINDPULSE_REGISTRY      the registry the engine pulls from without TLS (host:port, on the stack's network)
+#   MINDPULSE_SHARED_MOUNT  where the shared storage is mounted (default /mindpulse-shared)
+set -eu
+
+log() { echo "dockerhost: $*"; }
+shared=${MINDPULSE_SHARED_MOUNT:-/mindpulse-shared}
+
+# On cgroup v2 the engine can only delegate controllers (memory limits) from a cgroup without processes.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  mkdir -p /sys/fs/cgroup/init
+  xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null || true
+  sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control || true
+fi
+
+# TCP without TLS: only the paired worker on the stack's network reaches it (the port is never published).
+set -- --host unix:///var/run/docker.sock --host tcp://0.0.0.0:2375 "$@"
+[ -z "${MINDPULSE_REGISTRY:-}" ] || set -- "$@" --insecure-registry "$MINDPULSE_REGISTRY"
+rm -f /var/run/docker.pid
+dockerd "$@" &
+engine=$!
+tries=0
+until docker info >/dev/null 2>&1; do
+  kill -0 "$engine" 2>/dev/null || { log "ERROR: dockerd exited while starting"; exit 1; }
+  tries=$((tries + 1))
+  [ "$tries" -lt 120 ] || { log "ERROR: dockerd did not answer within 60 s"; exit 1; }
+  sleep 0.5
+done
+
+for volume in data models reports; do
+  name=$(printenv "MINDPULSE_$(echo "$volume" | tr a-z A-Z)_VOLUME" || echo "mindpulse_$volume")
+  if [ ! -d "$shared/$volume" ]; then
+    log "no shared storage at $shared/$volume: volume $name is not created"
+  elif ! docker volume inspect "$name" >/dev/null 2>&1; then
+    docker volume create --driver local --opt type=none --opt o=bind --opt "device=$shared/$volume" "$name" >/dev/null
+    log "volume $name -> $shared/$volume"
+  fi
+done
+log "engine ready"
+wait "$engine"

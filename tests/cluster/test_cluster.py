@@ -1,0 +1,370 @@
+"""The cluster stack end to end (docker-compose.yml + docker-compose.cluster.yml): Airflow with the
+CeleryExecutor, a Redis broker, the image registry and two worker hosts, each an Airflow Celery worker on
+its own Docker engine (Docker-in-Docker) that starts without any image and pulls the steps from the registry.
+
+One cluster per module, with its own project name, container prefix, volume names, shared folder and ports,
+so it runs next to the single-machine e2e stack; `docker compose down --volumes` removes only its own parts.
+In order: both DAGs at once while a container outside the workers appends rows; a worker host killed while
+it trains; the bad inputs a worker host checks before it starts a step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mindpulse import catalog
+from mindpulse.paths import Layout
+from mindpulse.registry import current_version, verified_model_path
+from tests.e2e.test_compose_stack import (
+    COMPOSE_FILE,
+    REPO,
+    TAG,
+    Stack,
+    _clean_environment,
+    _free_port,
+    _run,
+    _unpause,
+)
+
+pytestmark = pytest.mark.cluster
+
+CLUSTER_FILE = REPO / "docker-compose.cluster.yml"
+CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
+RETRAIN, REPORTING = "ml_retrain_pipeline", "evidently_reporting_pipeline"
+AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+WORKERS = ("worker-1", "worker-2")
+STACK_TIMEOUT = 1500
+RUN_TIMEOUT = 1200
+API_TIMEOUT = 120
+# The appender's rows carry their number in the timestamp's microseconds and in Physical_Activity's decimals.
+APPENDER_SOURCE = REPO / "tests" / "integration" / "production_appender.py"
+ROW_NUMBER = re.compile(r"\.(\d{6})\+00:00$")
+
+
+@dataclass
+class Cluster(Stack):
+    registry_port: int = 0
+
+    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        files = ["--file", str(COMPOSE_FILE), "--file", str(CLUSTER_FILE)]
+        command = ["docker", "compose", "--project-name", self.project, "--env-file", str(self.env_file), *files]
+        return _run([*command, *args], env=self.env, timeout=timeout)
+
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        """The REST call, patient: on a loaded 2-core machine the API server may take longer than 30 s. Reads
+        are tried again; a write is sent once."""
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(1 if method != "GET" else 3):
+            request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=API_TIMEOUT) as response:
+                    payload = response.read()
+                return json.loads(payload) if payload else None
+            except TimeoutError:
+                if attempt == 2 or method != "GET":
+                    raise
+        return None
+
+    def engine(self, host: int, *args: str) -> subprocess.CompletedProcess:
+        """A docker command against worker host `host`'s own engine."""
+        return _run(["docker", "exec", self.container(f"dockerhost-{host}"), "docker", *args])
+
+    def step_images(self, host: int) -> list[str]:
+        listed = self.engine(host, "images", "--format", "{{.Repository}}:{{.Tag}}")
+        assert listed.returncode == 0, listed.stderr
+        return [line for line in listed.stdout.split() if "mindpulse/" in line]
+
+    def celery(self, worker: str, *args: str) -> subprocess.CompletedProcess:
+        return self.exec(
+            worker, "celery", "--app", CELERY_APP, *args, "--destination", f"celery@{self.container(worker)}"
+        )
+
+    def wait_healthy(self, services: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + STACK_TIMEOUT
+        while waiting := [service for service in services if self.health(service) != "healthy"]:
+            assert time.monotonic() < deadline, f"not healthy: {waiting}\n{self.logs(*waiting)}"
+            time.sleep(5)
+
+    def layout(self) -> Layout:
+        return Layout(self.shared / "data", self.shared / "models", self.shared / "reports")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    needed = ["airflow", "postgres", "redis", "registry", "dockerhost"]
+    missing = [name for name in needed if _run(["docker", "image", "inspect", f"mindpulse/{name}:{TAG}"]).returncode]
+    if missing:
+        pytest.fail(f"images not built (run ./build_images.sh --cluster): {', '.join(missing)}")
+    project = f"mindpulse-cluster-{uuid.uuid4().hex[:8]}"
+    root = tmp_path_factory.mktemp("cluster")
+    shared = root / "shared_volumes"
+    for kind in ("data", "models", "reports"):
+        (shared / kind).mkdir(parents=True)
+    port, registry_port = _free_port(), _free_port()
+    settings = {
+        "AIRFLOW_UID": "50000",
+        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+        "AIRFLOW_PORT": str(port),
+        "MINDPULSE_REGISTRY_PORT": str(registry_port),
+        "MINDPULSE_IMAGE_TAG": TAG,
+        "MINDPULSE_SHARED_DIR": str(shared),
+        "MINDPULSE_CONTAINER_PREFIX": f"{project}-",
+        "MINDPULSE_DATA_VOLUME": f"{project}_data",
+        "MINDPULSE_MODELS_VOLUME": f"{project}_models",
+        "MINDPULSE_REPORTS_VOLUME": f"{project}_reports",
+        # A killed worker host's task is failed after a minute without heartbeat and retried 5 s later.
+        "MINDPULSE_HEARTBEAT_TIMEOUT": "60",
+        "MINDPULSE_TASK_RETRY_SECONDS": "5",
+        "EVIDENTLY_UI_PORT": str(_free_port()),
+        # A fifth of the demo's reference data: the cluster is what is under test here, and training on it
+        # still takes long enough to kill its host mid-step.
+        "MINDPULSE_DEMO_REFERENCE_ROWS": "20000",
+    }
+    env_file = root / ".env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+    cluster = Cluster(project, shared, port, settings, {**_clean_environment(), **settings}, env_file, registry_port)
+    try:
+        up = cluster.compose("up", "--detach", "--wait", "registry", timeout=300)
+        assert up.returncode == 0, up.stderr[-3000:]
+        pushed = _run(
+            [str(REPO / "build_images.sh"), "--tag", TAG, "--push", f"127.0.0.1:{registry_port}"],
+            env=_clean_environment(),
+            timeout=STACK_TIMEOUT,
+        )
+        assert pushed.returncode == 0, pushed.stdout[-3000:] + pushed.stderr[-3000:]
+        init = cluster.compose("up", "airflow-init", timeout=STACK_TIMEOUT)
+        assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
+        up = cluster.compose("up", "--detach", timeout=STACK_TIMEOUT)
+        assert up.returncode == 0, up.stderr[-3000:] + cluster.logs("demo-bootstrap", "demo-traffic")
+        cluster.wait_healthy(AIRFLOW_SERVICES + WORKERS)
+        yield cluster
+    finally:
+        if request.session.testsfailed:
+            print(cluster.compose("ps", "--all").stdout)
+            print(cluster.logs())
+        # The appenders run on the outer engine, outside the project: they would hold its data volume.
+        appenders = _run(["docker", "ps", "--all", "--quiet", "--filter", f"name={project}-appender-"]).stdout.split()
+        if appenders:
+            _run(["docker", "rm", "--force", *appenders])
+        cluster.compose("down", "--volumes", "--remove-orphans", timeout=300)
+
+
+# --- REST helpers ------------------------------------------------------------------------------------------
+
+
+def _trigger(cluster: Cluster, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    body = {"logical_date": None, "conf": conf or {}}
+    return cluster.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, token)["dag_run_id"]
+
+
+def _wait(cluster: Cluster, token: str, dag_id: str, run_id: str) -> str:
+    """The state of `run_id` once it and every other run of the DAG have finished."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        runs = cluster.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
+        states = {run["dag_run_id"]: run["state"] for run in runs}
+        if run_id in states and all(state in ("success", "failed") for state in states.values()):
+            return states[run_id]
+        assert time.monotonic() < deadline, f"{dag_id} runs unfinished after {RUN_TIMEOUT} s: {states}"
+        time.sleep(5)
+
+
+def _instances(cluster: Cluster, token: str, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+    quoted = urllib.parse.quote(run_id, safe="")
+    listed = cluster.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances", token=token)
+    return {ti["task_id"]: ti for ti in listed["task_instances"]}
+
+
+def _task_log(cluster: Cluster, token: str, dag_id: str, run_id: str, task_id: str, attempt: int = 1) -> str:
+    quoted = urllib.parse.quote(run_id, safe="")
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{attempt}?full_content=true"
+    return json.dumps(cluster.api("GET", path, token=token))
+
+
+# --- production rows -----------------------------------------------------------------------------------------
+
+
+def _appender(cluster: Cluster, name: str, environment: dict[str, str]) -> str:
+    """The serving API's stand-in, on the outer engine (outside every worker host), on the shared data folder."""
+    started = _run(
+        [
+            "docker", "run", "--detach", "--name", f"{cluster.project}-appender-{name}", "--network", "none",
+            "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--volume", f"{cluster.settings['MINDPULSE_DATA_VOLUME']}:/data",
+            *(item for key, value in environment.items() for item in ("--env", f"{key}={value}")),
+            f"mindpulse/family-pandas:{TAG}", "python", "-c", APPENDER_SOURCE.read_text(),
+        ]
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    return started.stdout.strip()
+
+
+def _stop_appender(container: str) -> int:
+    """Stop the appender; the rows it appended."""
+    _run(["docker", "stop", "--time", "30", container])
+    logs = _run(["docker", "logs", container]).stdout
+    _run(["docker", "rm", "--force", container])
+    report = json.loads(logs.strip().splitlines()[-1])
+    assert report["event"] == "stopped", logs[-2000:]
+    return report["rows"]
+
+
+def _appended_rows(layout: Layout) -> list[int]:
+    """The appender's row numbers found in every archive and the live prod_data.csv, one entry per copy."""
+    found = []
+    for path in [*sorted((layout.data_dir / "archive").glob("*")), layout.data_dir / "prod_data.csv"]:
+        lines = path.read_text().splitlines()
+        columns = lines[0].split(",")
+        stamp, activity = columns.index("timestamp"), columns.index("Physical_Activity")
+        for line in lines[1:]:
+            values = line.replace('"', "").split(",")
+            match = ROW_NUMBER.search(values[stamp])
+            if match and values[activity].endswith("." + match.group(1)):
+                found.append(int(match.group(1)))
+    return found
+
+
+# --- the tests -----------------------------------------------------------------------------------------------
+
+
+def test_worker_hosts_start_without_images_and_the_registry_holds_them(cluster: Cluster) -> None:
+    for host in (1, 2):
+        assert cluster.step_images(host) == [], f"dockerhost-{host} must start with an empty image store"
+    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.registry_port}/v2/_catalog", timeout=10) as response:
+        repositories = set(json.load(response)["repositories"])
+    assert {step.image_name for step in catalog.STEPS} <= repositories
+
+
+def test_both_dags_run_at_once_across_two_worker_hosts_and_no_appended_row_is_lost(cluster: Cluster) -> None:
+    token = cluster.token()
+    appender = _appender(cluster, "both-dags", {"PAUSE": "0.05", "SEED": "11"})
+    for dag_id in (RETRAIN, REPORTING):
+        _unpause(cluster, token, dag_id)
+    runs = {dag_id: _trigger(cluster, token, dag_id) for dag_id in (RETRAIN, REPORTING)}
+    states = {dag_id: _wait(cluster, token, dag_id, run_id) for dag_id, run_id in runs.items()}
+    appended = _stop_appender(appender)
+    instances = {dag_id: _instances(cluster, token, dag_id, run_id) for dag_id, run_id in runs.items()}
+
+    assert states == {RETRAIN: "success", REPORTING: "success"}, instances
+    ran = [ti for tasks in instances.values() for ti in tasks.values() if ti["state"] == "success"]
+    assert len({ti["hostname"] for ti in ran}) >= 2, [(ti["task_id"], ti["hostname"]) for ti in ran]
+    train = instances[RETRAIN]["train_new_model"]
+    assert train["state"] == "success" and train["hostname"] == cluster.container("worker-1"), train
+    assert train["queue"] == "heavy" and instances[RETRAIN]["merge_production_data"]["queue"] == "default"
+    # The steps ran from images each engine pulled: the heavy host has the training image, the other not.
+    assert "mindpulse/train-new-model" in " ".join(cluster.step_images(1))
+    assert "mindpulse/train-new-model" not in " ".join(cluster.step_images(2))
+
+    found = _appended_rows(cluster.layout())
+    assert appended > 0 and sorted(found) == list(range(1, appended + 1)), "0 rows lost, 0 counted twice"
+    assert (cluster.layout().data_dir / "archive").is_dir(), "the retrain run archived the rows it used"
+
+
+def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cluster) -> None:
+    token = cluster.token()
+    # Each host takes the other's queue too, as a second heavy host would (docs/scaling.md): whichever host
+    # dies, the other can run the rest of the run.
+    for worker, queue in (("worker-2", "heavy"), ("worker-1", "default")):
+        added = cluster.celery(worker, "control", "add_consumer", queue)
+        assert added.returncode == 0 and queue in added.stdout, added.stdout + added.stderr
+    layout = cluster.layout()
+    before = sorted(_appended_rows(layout))
+    live_before = current_version(layout)
+    run_id = _trigger(cluster, token, RETRAIN, {"force": True})
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        train = _instances(cluster, token, RETRAIN, run_id).get("train_new_model", {})
+        if train.get("state") == "running" and train.get("hostname"):
+            break
+        assert train.get("state") not in ("success", "failed", "skipped"), train
+        assert time.monotonic() < deadline, train
+        time.sleep(1)
+    victim = train["hostname"].removeprefix(cluster.container(""))
+    host = victim.replace("worker", "dockerhost")
+    doomed = [cluster.container(victim), cluster.container(host)]
+    # No restart policy for the killed host: it stays dead until the test brings it back.
+    _run(["docker", "update", "--restart", "no", *doomed])
+    killed = _run(["docker", "kill", "--signal", "KILL", *doomed])
+    assert killed.returncode == 0, killed.stderr
+    try:
+        state = _wait(cluster, token, RETRAIN, run_id)
+        retried = _instances(cluster, token, RETRAIN, run_id)["train_new_model"]
+    finally:
+        _run(["docker", "update", "--restart", "unless-stopped", *doomed])
+        _run(["docker", "start", doomed[1]])
+        _run(["docker", "start", doomed[0]])
+        cluster.wait_healthy((victim,))
+
+    assert state == "success", _instances(cluster, token, RETRAIN, run_id)
+    assert retried["try_number"] >= 2 and retried["hostname"] not in ("", train["hostname"]), retried
+    verified_model_path(layout)  # raises when the live model does not match its checksum
+    assert current_version(layout) is not None and current_version(layout) >= (live_before or "")
+    assert sorted(_appended_rows(layout)) == before, "0 rows lost, 0 counted twice"
+
+
+def _fails_at_first_step_with(cluster: Cluster, line: str) -> None:
+    """A reporting run fails at its first step with exactly one ERROR line containing `line`, and no step
+    container was created for it."""
+    token = cluster.token()
+    run_id = _trigger(cluster, token, REPORTING)
+    assert _wait(cluster, token, REPORTING, run_id) == "failed"
+    first = catalog.steps_of(catalog.REPORTING)[0].name
+    instance = _instances(cluster, token, REPORTING, run_id)[first]
+    assert instance["state"] == "failed" and instance["try_number"] == 1, instance
+    log = _task_log(cluster, token, REPORTING, run_id, first)
+    errors = re.findall(r"ERROR: [^\"\\]*", log)
+    assert len(errors) == 1 and line in errors[0], errors
+    for host in (1, 2):
+        containers = cluster.engine(host, "ps", "--all", "--quiet", "--filter", f"label=org.mindpulse.step={first}")
+        assert containers.stdout.split() == [], f"dockerhost-{host} created a container for {first}"
+
+
+def test_a_worker_host_without_the_shared_storage_stops_before_any_step(cluster: Cluster) -> None:
+    volume = cluster.settings["MINDPULSE_DATA_VOLUME"]
+    for host in (1, 2):
+        assert cluster.engine(host, "volume", "rm", volume).returncode == 0
+    try:
+        _fails_at_first_step_with(cluster, f"has no volume {volume}: the shared storage is not mounted there")
+    finally:
+        for host in (1, 2):
+            device = "device=/mindpulse-shared/data"
+            cluster.engine(host, "volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", device, volume)
+
+
+def test_a_registry_that_does_not_answer_stops_the_step_before_it_starts(cluster: Cluster) -> None:
+    first = catalog.step(catalog.steps_of(catalog.REPORTING)[0].name).image_name
+    for host in (1, 2):
+        for image in cluster.step_images(host):
+            if first in image:
+                cluster.engine(host, "rmi", image)
+    cluster.compose("stop", "registry")
+    try:
+        _fails_at_first_step_with(cluster, f"cannot pull mindpulse-registry:5000/{first}:{TAG}")
+    finally:
+        cluster.compose("start", "registry")
+
+
+def test_a_queue_no_worker_consumes_stops_the_run_before_any_step(cluster: Cluster) -> None:
+    """The reporting DAG routes its Evidently steps to `heavy`; with no worker consuming it, its first step (on
+    `default`) says so instead of the run waiting for ever."""
+    for worker in WORKERS:
+        cluster.celery(worker, "control", "cancel_consumer", "heavy")
+    try:
+        _fails_at_first_step_with(cluster, "queue heavy has no Celery worker consuming it")
+    finally:
+        added = cluster.celery("worker-1", "control", "add_consumer", "heavy")
+        assert added.returncode == 0, added.stderr

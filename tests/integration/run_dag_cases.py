@@ -5,7 +5,7 @@ Runs with the Airflow venv's python, with AIRFLOW_HOME and the rest of the harne
 CASES_JSON holds a list of {"name", "dag_id", "environment"}. Several workers may share one list: each case
 is run by the worker that claims it first (by creating OUTPUT_DIR/<name>.claimed), so a slow case does not
 hold up the cases behind it. For each case it claims, in order: `environment` (the volume names) goes into
-os.environ, the DAG files are parsed again (mindpulse_dag_support reads the volume names when it is
+os.environ, the DAG files are parsed again (mindpulse_docker reads the volume names when it is
 imported, so it is imported again), and the function behind `airflow dags test DAG_ID` runs as the CLI runs
 it, with file descriptors 1 and 2 sent to OUTPUT_DIR/<name>.log. Then OUTPUT_DIR/<name>.json records how
 the run ended: {"state", "tasks": {task id: state}, "results": {task id: the step's result}, "error"}
@@ -86,7 +86,8 @@ def main(cases_file: str, output_dir: str) -> None:
         if not claim(output / f"{case['name']}.claimed"):
             continue
         os.environ.update(case["environment"])
-        sys.modules.pop("mindpulse_dag_support", None)
+        for module in ("mindpulse_dag_support", "mindpulse_docker"):
+            sys.modules.pop(module, None)
         arguments = parser.parse_args(["dags", "test", case["dag_id"]])
         error = None
         with output_to(output / f"{case['name']}.log"):

@@ -3,14 +3,13 @@ cluster stack (docker-compose.cluster.yml), wall time until both have finished, 
 consuming both queues versus two.
 
 `measure()` starts a throwaway cluster of its own (own project, ports, volumes, shared folder; removed at the
-end) unless it is given a running one (`project` and `env_file`, as the cluster's compose commands use them).
+end).
 The data are modest on purpose: REFERENCE_ROWS reference rows, PRODUCTION_ROWS production rows, the retrain
 forced each time. Measured on a shared 2-core machine: measure(repeats=1) took 9.5 minutes, most of it starting
 the cluster and the unmeasured first pair of runs (scheduled runs, image pulls); each further pair costs ~2 min.
 On such a machine the two worker hosts share the same two cores: a second worker host buys overlap of
 waiting (pulls, Airflow's own scheduling and start-up of each task) but no extra CPU.
-
-    .venv/bin/python -m bench.cluster_scaling          # prints the Markdown section
+A section of bench/benchmark.py (`--sections cluster_scaling`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
@@ -28,7 +26,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.harness import REPO, Run, span, spread
+
+TITLE = "Cluster: both DAGs at once on one worker host versus two"
+
 FILES = ("--file", str(REPO / "docker-compose.yml"), "--file", str(REPO / "docker-compose.cluster.yml"))
 DAGS = ("ml_retrain_pipeline", "evidently_reporting_pipeline")
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
@@ -74,12 +75,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_cluster(root: Path) -> Compose:
+def start_cluster(root: Path, tag: str) -> Compose:
     """A throwaway cluster under `root`, images pushed, healthy."""
     project = f"mindpulse-bench-{uuid.uuid4().hex[:8]}"
     for kind in ("data", "models", "reports"):
         (root / "shared" / kind).mkdir(parents=True)
-    tag = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
     settings = {
         "AIRFLOW_UID": "50000",
         "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
@@ -143,14 +143,20 @@ def both_dags_once(compose: Compose, token: str) -> float:
     return time.monotonic() - started
 
 
-def measure(repeats: int = 3, project: str | None = None, env_file: Path | None = None) -> dict[str, Any]:
-    """Wall time of both DAGs at once, `repeats` times with two worker hosts, then with one."""
-    scratch = None
-    if project and env_file:
-        compose = Compose(project, env_file)
-    else:
-        scratch = tempfile.TemporaryDirectory(prefix="mindpulse-bench-cluster-")
-        compose = start_cluster(Path(scratch.name))
+def consume(compose: Compose, hosts: int) -> None:
+    """Let the first `hosts` worker hosts take tasks from both queues, and the others none (their engines
+    stay up, idle)."""
+    for index, worker in enumerate(("worker-1", "worker-2")):
+        for queue in ("default", "heavy"):
+            compose.queues(worker, "add_consumer" if index < hosts else "cancel_consumer", queue)
+
+
+def measure(run: Run) -> dict[str, Any]:
+    """Wall time of both DAGs at once with two worker hosts and with one, alternating, on a throwaway cluster
+    of its own. A first pair of runs pulls the images and is not counted."""
+    scratch = tempfile.TemporaryDirectory(prefix="mindpulse-bench-cluster-")
+    compose = start_cluster(Path(scratch.name), run.tag)
+    samples: dict[int, list[float]] = {1: [], 2: []}
     try:
         token = compose.api("POST", "/auth/token", {"username": "admin", "password": "admin"})["access_token"]
         for dag_id in DAGS:
@@ -160,54 +166,48 @@ def measure(repeats: int = 3, project: str | None = None, env_file: Path | None 
                     break
                 except urllib.error.HTTPError:
                     time.sleep(5)
-        # Two hosts, each consuming both queues; a first pair of runs pulls the images and is not counted.
-        for worker in ("worker-1", "worker-2"):
-            for queue in ("default", "heavy"):
-                compose.queues(worker, "add_consumer", queue)
+        consume(compose, 2)
         both_dags_once(compose, token)
-        two = [both_dags_once(compose, token) for _ in range(repeats)]
-        # One host: the second worker stops taking tasks (its engine stays up, idle).
-        for queue in ("default", "heavy"):
-            compose.queues("worker-2", "cancel_consumer", queue)
-        one = [both_dags_once(compose, token) for _ in range(repeats)]
+
+        def one_repeat(index: int) -> float:
+            for hosts in (2, 1) if index % 2 == 0 else (1, 2):
+                consume(compose, hosts)
+                samples[hosts].append(both_dags_once(compose, token))
+            return max(samples[hosts][-1] for hosts in samples)
+
+        run.repeat(one_repeat)
+        concurrency = int(compose.settings.get("MINDPULSE_WORKER_CONCURRENCY", "2"))
     finally:
-        if scratch is not None:
-            compose("down", "--volumes", "--remove-orphans")
-            scratch.cleanup()
+        compose("down", "--volumes", "--remove-orphans")
+        scratch.cleanup()
     return {
-        "repeats": repeats,
         "reference_rows": REFERENCE_ROWS,
         "production_rows": PRODUCTION_ROWS,
         "cpu_cores": os.cpu_count(),
-        "worker_concurrency": int(compose.settings.get("MINDPULSE_WORKER_CONCURRENCY", "2")),
-        "one_worker_s": [round(seconds, 1) for seconds in one],
-        "two_workers_s": [round(seconds, 1) for seconds in two],
+        "worker_concurrency": concurrency,
+        "one_worker_s": spread(samples[1]),
+        "two_workers_s": spread(samples[2]),
     }
 
 
 def render(result: dict[str, Any]) -> str:
     """The Markdown section of `result`."""
-    one, two = statistics.median(result["one_worker_s"]), statistics.median(result["two_workers_s"])
+    one, two = result["one_worker_s"], result["two_workers_s"]
     return "\n".join(
         [
-            "## Cluster: both DAGs at once on one worker host versus two",
-            "",
             f"Retrain (forced) and reporting triggered together, {result['reference_rows']:,} reference rows, "
-            f"{result['production_rows']:,} production rows, median of {result['repeats']} runs, "
-            f"{result['cpu_cores']} CPU cores shared by every container, worker concurrency "
-            f"{result['worker_concurrency']}.",
+            f"{result['production_rows']:,} production rows, {result['cpu_cores']} CPU cores shared by every "
+            f"container, worker concurrency {result['worker_concurrency']}. Wall time until both runs finished, "
+            "median (min-max); one and two hosts alternate.",
             "",
-            "| worker hosts | wall time (median) | runs |",
-            "|---|---|---|",
-            f"| 1 | {one:.0f} s | {', '.join(f'{s:.0f}' for s in result['one_worker_s'])} |",
-            f"| 2 | {two:.0f} s | {', '.join(f'{s:.0f}' for s in result['two_workers_s'])} |",
+            "| worker hosts | wall time s |",
+            "|---|---|",
+            f"| 1 | {span(one, 1)} |",
+            f"| 2 | {span(two, 1)} |",
             "",
-            f"Two hosts take {two / one:.2f}x the time of one. Here both hosts share the same cores, so the "
-            "second one adds task slots, not CPU: what it can win is the overlap of waiting (scheduling, task "
-            "start-up, image pulls). On separate machines the heavy steps would get cores of their own.",
+            f"Two hosts take {two['median'] / one['median']:.2f}x the time of one. Here both hosts share the same "
+            "cores, so the second one adds task slots, not CPU: what it can win is the overlap of waiting "
+            "(scheduling, task start-up, image pulls). On separate machines the heavy steps would get cores of "
+            "their own.",
         ]
     )
-
-
-if __name__ == "__main__":
-    print(render(measure()))

@@ -1,7 +1,7 @@
 """The MindPulse benchmark: every published figure, from one command on a committed revision.
 
-    ./build_images.sh && scripts/setup_venvs.sh
-    .venv/bin/python bench/benchmark.py                       # every section (about 50 minutes on 2 cores)
+    ./build_images.sh --cluster && scripts/setup_venvs.sh
+    .venv/bin/python bench/benchmark.py                       # every section (its duration: bench/results/benchmark.md)
     .venv/bin/python bench/benchmark.py --sections images     # some sections; the others stay as they were
     .venv/bin/python bench/benchmark.py --smoke --out DIR     # tiny data, one repeat: checks the code
 

@@ -41,9 +41,10 @@ def summary(document: dict[str, Any]) -> str:
     machine = f"{first['cores']} cores{memory}, Python {first['python']}"
     clean = not any(entry["provenance"]["git_dirty"] for entry in entries)
     if len(runs) == 1 and len(revisions) == 1 and len(modes) == 1 and clean:
+        minutes = sum(entry["seconds"] for entry in entries) / 60
         return (
             f"Every section below comes from one run of `bench/benchmark.py` at revision `{first['git_revision']}` "
-            f"(clean tree), mode {entries[0]['mode']}, on {machine}, started {first['date']}."
+            f"(clean tree), mode {entries[0]['mode']}, on {machine}, started {first['date']}, {minutes:.0f} minutes."
         )
     return (
         f"The sections below come from more than one run or revision (each says which), on {machine}. "

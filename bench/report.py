@@ -39,12 +39,17 @@ def summary(document: dict[str, Any]) -> str:
     first = entries[0]["provenance"]
     memory = f", {first['memory_bytes'] / 2**30:.0f} GiB" if first.get("memory_bytes") else ""
     machine = f"{first['cores']} cores{memory}, Python {first['python']}"
-    clean = not any(entry["provenance"]["git_dirty"] for entry in entries)
-    if len(runs) == 1 and len(revisions) == 1 and len(modes) == 1 and clean:
+    dirty = [entry for entry in entries if entry["provenance"]["git_dirty"]]
+    if len(runs) == 1 and len(revisions) == 1 and len(modes) == 1:
         minutes = sum(entry["seconds"] for entry in entries) / 60
+        tree = (
+            "clean tree"
+            if not dirty
+            else f"{len(dirty)} of its {len(entries)} sections recorded uncommitted changes in the tree"
+        )
         return (
             f"Every section below comes from one run of `bench/benchmark.py` at revision `{first['git_revision']}` "
-            f"(clean tree), mode {entries[0]['mode']}, on {machine}, started {first['date']}, {minutes:.0f} minutes."
+            f"({tree}), mode {entries[0]['mode']}, on {machine}, started {first['date']}, {minutes:.0f} minutes."
         )
     return (
         f"The sections below come from more than one run or revision (each says which), on {machine}. "

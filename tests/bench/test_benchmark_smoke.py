@@ -165,6 +165,18 @@ def test_a_dirty_tree_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_the_files_a_run_renders_do_not_make_the_tree_dirty(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    for rendered in ("README.md", "bench/README.md", "bench/results/benchmark.md"):
+        with open(clone / rendered, "a") as handle:
+            handle.write("\nrendered by an earlier section\n")
+    out = tmp_path / "out"
+    completed = benchmark("--smoke", "--out", str(out), "--sections", "quality", cwd=clone)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert section(out, "quality")["provenance"]["git_dirty"] is False
+
+
 def test_a_smoke_run_never_replaces_the_published_results() -> None:
     completed = benchmark("--smoke", "--allow-dirty", "--sections", "quality")
     assert completed.returncode == 2 and "give --out DIR" in completed.stderr

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from pathlib import Path
 
-from bench import report, sections
+import pytest
+
+from bench import provenance, report, sections
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
@@ -39,7 +42,24 @@ def test_the_published_results_hold_every_section_from_one_full_run_of_one_revis
     assert len({entry["run"] for entry in measured.values()}) == 1
     assert len({entry["provenance"]["git_revision"] for entry in measured.values()}) == 1
     assert {entry["mode"] for entry in measured.values()} == {"full"}
-    assert "from one run of `bench/benchmark.py`" in report.summary(document())
+    assert not any(entry["provenance"]["git_dirty"] for entry in measured.values())
+    assert "(clean tree)" in report.summary(document())
+
+
+def test_the_recorded_revision_is_the_last_change_to_anything_but_the_results() -> None:
+    revision = next(iter(document()["sections"].values()))["provenance"]["git_revision"]
+    known = subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=REPO, check=False)
+    if known.returncode != 0:
+        pytest.skip(f"revision {revision} is not in this clone's history (a shallow clone)")
+    excluded = [f":(exclude){path}" for path in provenance.OUTPUTS]
+    later = subprocess.run(
+        ["git", "log", "--format=%h %s", f"{revision}..HEAD", "--", ".", *excluded],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert later == "", f"commits after the measured revision change more than the results:\n{later}"
 
 
 def test_the_summary_says_whether_the_tree_was_clean() -> None:

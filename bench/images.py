@@ -226,6 +226,5 @@ def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
         f"{airflow / mb:.0f} MB, the four families' {families / mb:.0f} MB and the step layers' {steps / 1e3:.0f} kB "
         f"({(airflow + families + steps) / mb:.0f} MB). Packages both halves need are stored twice, once in the "
         f"Airflow image and once in a family: {shared['bytes'] / mb:.0f} MB of them ({largest}), which the fat "
-        "image holds once. The trims the evidently family makes do not close the gap: the fat image keeps only "
-        "what Airflow itself requires of them, and drops the rest as the family does."
+        "image holds once."
     ]

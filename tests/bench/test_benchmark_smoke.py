@@ -93,7 +93,12 @@ def test_startup_times_every_family_and_profiles_where_the_import_goes(smoke: Pa
     evidently = result["families"]["evidently"]
     assert figure(evidently["libraries_import_s"]) and figure(evidently["libraries_import_cpu_s"])
     assert "evidently" in {row["module"] for row in evidently["top_modules"]}
-    assert all(name.startswith("evidently.") for name in evidently["self_s_by_subpackage"])
+    # The subpackage breakdown is of the package with the most self time; which one that is (evidently or
+    # scipy) is a timing, and a single smoke repeat on a busy machine may rank them either way.
+    largest = next(iter(evidently["self_s_by_package"]))
+    assert "evidently" in evidently["self_s_by_package"]
+    assert evidently["self_s_by_subpackage"]
+    assert all(name.startswith(f"{largest}.") for name in evidently["self_s_by_subpackage"])
 
 
 def test_the_runs_leave_no_volume_behind(smoke: Path) -> None:

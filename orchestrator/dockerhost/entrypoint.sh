@@ -20,9 +20,13 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
 fi
 
 # TCP without TLS: only the paired worker on the stack's network reaches it (the port is never published).
-set -- --host unix:///var/run/docker.sock --host tcp://0.0.0.0:2375 "$@"
+# Said explicitly with --tls=false, else the engine delays its start by 15 s to warn about it.
+set -- --host unix:///var/run/docker.sock --host tcp://0.0.0.0:2375 --tls=false "$@"
 [ -z "${MINDPULSE_REGISTRY:-}" ] || set -- "$@" --insecure-registry "$MINDPULSE_REGISTRY"
-rm -f /var/run/docker.pid
+# A host killed and started again keeps the runtime state of its last life in /var/run (a real host's is
+# emptied at boot). Its stale containerd.pid may name a live process of this life, and the engine then
+# waits on a containerd that is not there: clear it all.
+rm -rf /var/run/docker /var/run/docker.pid /var/run/docker.sock
 dockerd "$@" &
 engine=$!
 tries=0

@@ -307,7 +307,7 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
         _run(["docker", "update", "--restart", "unless-stopped", *doomed])
         _run(["docker", "start", doomed[1]])
         _run(["docker", "start", doomed[0]])
-        cluster.wait_healthy((victim,))
+        cluster.wait_healthy((victim, host))
 
     assert state == "success", _instances(cluster, token, RETRAIN, run_id)
     assert retried["try_number"] >= 2 and retried["hostname"] not in ("", train["hostname"]), retried

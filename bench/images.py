@@ -186,7 +186,7 @@ def render(result: dict[str, Any]) -> str:
     fat = result["fat"]
     total = result["ours_total_bytes"] / mb
     shared = result["shared_with_airflow"]
-    largest = ", ".join(f"{name} {size / mb:.1f}" for name, size in shared["largest"])
+    largest = _largest_shared(shared, digits=1)
     lines += [
         "",
         f"All of the above on disk, shared layers counted once: **{total:.0f} MB**. Of it, "
@@ -208,6 +208,11 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _largest_shared(shared: dict[str, Any], digits: int, unit: str = "") -> str:
+    """The largest packages installed both in the Airflow image and in a family, with their sizes in MB."""
+    return ", ".join(f"{name} {size / 1e6:.{digits}f}{unit}" for name, size in shared["largest"])
+
+
 def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
     fat = result["fat"]
     if not fat["present"] or result["ours_total_bytes"] <= fat["size_bytes"]:
@@ -218,7 +223,7 @@ def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
     airflow = result["airflow"]["own_bytes"]
     fat_own = fat["size_bytes"] - result["python_base"]["size_bytes"]
     shared = result["shared_with_airflow"]
-    largest = ", ".join(f"{name} {size / mb:.0f} MB" for name, size in shared["largest"])
+    largest = _largest_shared(shared, digits=0, unit=" MB")
     return [
         f"**All our images {result['ours_total_bytes'] / mb:.0f} MB against the fat image's "
         f"{fat['size_bytes'] / mb:.0f} MB.** Both stand on the same {result['python_base']['size_bytes'] / mb:.0f} MB "

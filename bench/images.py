@@ -25,6 +25,7 @@ from bench.harness import REPO, Run, docker, span
 from mindpulse import catalog
 
 TITLE = "Image sizes and rebuild time"
+MB = 1e6
 EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 REBUILT_STEP = "train_new_model"
 ML_MODULES = ("pandas", "numpy", "sklearn", "xgboost", "evidently")
@@ -163,41 +164,40 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(result: dict[str, Any]) -> str:
-    mb = 1e6
     lines = [
         "| image | size MB | own bytes (over its parent) |",
         "|---|---|---|",
-        f"| {result['python_base']['image']} (Python base) | {result['python_base']['size_bytes'] / mb:.1f} | - |",
+        f"| {result['python_base']['image']} (Python base) | {result['python_base']['size_bytes'] / MB:.1f} | - |",
     ]
     for family, entry in result["families"].items():
         lines.append(
-            f"| mindpulse/family-{family} | {entry['size_bytes'] / mb:.1f} | {entry['own_bytes'] / mb:.1f} MB |"
+            f"| mindpulse/family-{family} | {entry['size_bytes'] / MB:.1f} | {entry['own_bytes'] / MB:.1f} MB |"
         )
     for step, entry in result["steps"].items():
         lines.append(
-            f"| {catalog.step(step).image_name} ({entry['family']}) | {entry['size_bytes'] / mb:.1f} | "
+            f"| {catalog.step(step).image_name} ({entry['family']}) | {entry['size_bytes'] / MB:.1f} | "
             f"{entry['own_bytes'] / 1e3:.1f} kB |"
         )
     airflow = result["airflow"]
     lines.append(
-        f"| mindpulse/airflow | {airflow['size_bytes'] / mb:.1f} | {airflow['own_bytes'] / mb:.1f} MB "
+        f"| mindpulse/airflow | {airflow['size_bytes'] / MB:.1f} | {airflow['own_bytes'] / MB:.1f} MB "
         f"(ML libraries: {', '.join(airflow['ml_libraries']) or 'none'}) |"
     )
     fat = result["fat"]
-    total = result["ours_total_bytes"] / mb
+    total = result["ours_total_bytes"] / MB
     shared = result["shared_with_airflow"]
     largest = _largest_shared(shared, digits=1)
     lines += [
         "",
         f"All of the above on disk, shared layers counted once: **{total:.0f} MB**. Of it, "
-        f"{shared['bytes'] / mb:.0f} MB are packages installed both in the Airflow image and in the families "
+        f"{shared['bytes'] / MB:.0f} MB are packages installed both in the Airflow image and in the families "
         f"(largest, MB: {largest}).",
     ]
     if fat["present"]:
         conflicts = ", ".join(fat["conflicts"]) or "nothing"
         lines.append(
             f"The fat image (`{fat['image']}`, Airflow and every step library in one venv, same locks and trims): "
-            f"**{fat['size_bytes'] / mb:.0f} MB**. Installing the step libraries after Airflow changed: {conflicts}."
+            f"**{fat['size_bytes'] / MB:.0f} MB**. Installing the step libraries after Airflow changed: {conflicts}."
         )
     else:
         lines.append("The fat image was not built (smoke run).")
@@ -210,14 +210,13 @@ def render(result: dict[str, Any]) -> str:
 
 def _largest_shared(shared: dict[str, Any], digits: int, unit: str = "") -> str:
     """The largest packages installed both in the Airflow image and in a family, with their sizes in MB."""
-    return ", ".join(f"{name} {size / 1e6:.{digits}f}{unit}" for name, size in shared["largest"])
+    return ", ".join(f"{name} {size / MB:.{digits}f}{unit}" for name, size in shared["largest"])
 
 
 def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
     fat = result["fat"]
     if not fat["present"] or result["ours_total_bytes"] <= fat["size_bytes"]:
         return []
-    mb = 1e6
     families = sum(entry["own_bytes"] for entry in result["families"].values())
     steps = sum(entry["own_bytes"] for entry in result["steps"].values())
     airflow = result["airflow"]["own_bytes"]
@@ -225,11 +224,11 @@ def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
     shared = result["shared_with_airflow"]
     largest = _largest_shared(shared, digits=0, unit=" MB")
     return [
-        f"**All our images {result['ours_total_bytes'] / mb:.0f} MB against the fat image's "
-        f"{fat['size_bytes'] / mb:.0f} MB.** Both stand on the same {result['python_base']['size_bytes'] / mb:.0f} MB "
-        f"Python base. On it the fat image adds {fat_own / mb:.0f} MB; we add the Airflow image's "
-        f"{airflow / mb:.0f} MB, the four families' {families / mb:.0f} MB and the step layers' {steps / 1e3:.0f} kB "
-        f"({(airflow + families + steps) / mb:.0f} MB). Packages both halves need are stored twice, once in the "
-        f"Airflow image and once in a family: {shared['bytes'] / mb:.0f} MB of them ({largest}), which the fat "
+        f"**All our images {result['ours_total_bytes'] / MB:.0f} MB against the fat image's "
+        f"{fat['size_bytes'] / MB:.0f} MB.** Both stand on the same {result['python_base']['size_bytes'] / MB:.0f} MB "
+        f"Python base. On it the fat image adds {fat_own / MB:.0f} MB; we add the Airflow image's "
+        f"{airflow / MB:.0f} MB, the four families' {families / MB:.0f} MB and the step layers' {steps / 1e3:.0f} kB "
+        f"({(airflow + families + steps) / MB:.0f} MB). Packages both halves need are stored twice, once in the "
+        f"Airflow image and once in a family: {shared['bytes'] / MB:.0f} MB of them ({largest}), which the fat "
         "image holds once."
     ]

@@ -41,8 +41,23 @@ def number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# The throwaway volumes of harness.Volumes and of the startup section (a cluster has other names).
+THROWAWAY_VOLUME = re.compile(r"mindpulse-bench-(startup-)?[0-9a-f]{8}-(data|models|reports)")
+
+
+def throwaway_volumes() -> set[str]:
+    listed = subprocess.run(["docker", "volume", "ls", "--quiet"], capture_output=True, text=True, check=True)
+    return {name for name in listed.stdout.split() if THROWAWAY_VOLUME.fullmatch(name)}
+
+
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def volumes_before() -> set[str]:
+    """A run killed with its engine (an ended session) cannot remove its volumes; they are not this run's."""
+    return throwaway_volumes()
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory, volumes_before: set[str]) -> Path:
     out = tmp_path_factory.mktemp("bench")
     completed = benchmark("--smoke", "--allow-dirty", "--out", str(out), "--sections", ",".join(SMOKE_SECTIONS))
     assert completed.returncode == 0, completed.stderr[-4000:]
@@ -101,11 +116,8 @@ def test_startup_times_every_family_and_profiles_where_the_import_goes(smoke: Pa
     assert all(name.startswith(f"{largest}.") for name in evidently["self_s_by_subpackage"])
 
 
-def test_the_runs_leave_no_volume_behind(smoke: Path) -> None:
-    listed = subprocess.run(["docker", "volume", "ls", "--quiet"], capture_output=True, text=True, check=True)
-    # The throwaway volumes of harness.Volumes and of the startup section (a cluster has other names).
-    throwaway = re.compile(r"mindpulse-bench-(startup-)?[0-9a-f]{8}-(data|models|reports)")
-    assert not [name for name in listed.stdout.split() if throwaway.fullmatch(name)]
+def test_the_runs_leave_no_volume_behind(smoke: Path, volumes_before: set[str]) -> None:
+    assert not sorted(throwaway_volumes() - volumes_before)
 
 
 def test_images_are_sized_per_layer_and_named_against_the_fat_image_of_their_locks(smoke: Path) -> None:

@@ -48,6 +48,8 @@ WORKERS = ("worker-1", "worker-2")
 STACK_TIMEOUT = 1500
 RUN_TIMEOUT = 1200
 API_TIMEOUT = 120
+# Longer than a few scheduler loops: a promotion's asset event becomes a reporting run one loop later.
+SETTLE_SECONDS = 20
 # The appender's rows carry their number in the timestamp's microseconds and in Physical_Activity's decimals.
 APPENDER_SOURCE = REPO / "tests" / "integration" / "production_appender.py"
 ROW_NUMBER = re.compile(r"\.(\d{6})\+00:00$")
@@ -180,6 +182,26 @@ def _wait(cluster: Cluster, token: str, dag_id: str, run_id: str) -> str:
             return states[run_id]
         assert time.monotonic() < deadline, f"{dag_id} runs unfinished after {RUN_TIMEOUT} s: {states}"
         time.sleep(5)
+
+
+def _settle(cluster: Cluster, token: str) -> None:
+    """Return once no run of either DAG is queued or running, and none appeared in SETTLE_SECONDS. A retrain
+    that promotes triggers a reporting run through its asset, after the retrain run itself has finished, and
+    that run's step containers hold the shared volumes."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    previous = None
+    while True:
+        runs = {
+            (dag_id, run["dag_run_id"], run["state"])
+            for dag_id in (RETRAIN, REPORTING)
+            for run in cluster.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
+        }
+        finished = all(state in ("success", "failed") for _, _, state in runs)
+        if finished and runs == previous:
+            return
+        assert time.monotonic() < deadline, f"runs unfinished after {RUN_TIMEOUT} s: {sorted(runs)}"
+        previous = runs if finished else None
+        time.sleep(SETTLE_SECONDS if finished else 5)
 
 
 def _instances(cluster: Cluster, token: str, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
@@ -338,12 +360,15 @@ def _fails_at_first_step_with(cluster: Cluster, line: str) -> None:
 
 def test_a_worker_host_without_the_shared_storage_stops_before_any_step(cluster: Cluster) -> None:
     volume = cluster.settings["MINDPULSE_DATA_VOLUME"]
+    # The kill test's retrain may have promoted, and the reporting run it triggers may still be running.
+    _settle(cluster, cluster.token())
     for host in (1, 2):
         # A failed step's container is kept for a post-mortem (the kill test leaves one), and a volume a
         # container mounts cannot be removed: a host without the shared storage has no such container.
         assert cluster.engine(host, "container", "prune", "--force").returncode == 0
         removed = cluster.engine(host, "volume", "rm", volume)
-        assert removed.returncode == 0, removed.stderr
+        holders = cluster.engine(host, "ps", "--all", "--filter", f"volume={volume}", "--format", "{{.Names}}")
+        assert removed.returncode == 0, removed.stderr + holders.stdout
     try:
         _fails_at_first_step_with(cluster, f"has no volume {volume}: the shared storage is not mounted there")
     finally:

@@ -47,13 +47,13 @@ def test_the_published_results_hold_every_section_from_one_full_run_of_one_revis
 
 
 def test_every_file_the_benchmark_runs_is_as_it_was_at_the_recorded_revision() -> None:
-    """No commit after the measured revision changes code: only the run's outputs, or tests (the benchmark
-    runs no file under tests/)."""
+    """No commit after the measured revision changes code: only the run's outputs, tests or docs (the benchmark
+    runs no file under tests/ or docs/)."""
     revision = next(iter(document()["sections"].values()))["provenance"]["git_revision"]
     known = subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=REPO, check=False)
     if known.returncode != 0:
         pytest.skip(f"revision {revision} is not in this clone's history (a shallow clone)")
-    excluded = [f":(exclude){path}" for path in (*provenance.OUTPUTS, "tests")]
+    excluded = [f":(exclude){path}" for path in (*provenance.OUTPUTS, "tests", "docs")]
     later = subprocess.run(
         ["git", "log", "--format=%h %s", f"{revision}..HEAD", "--", ".", *excluded],
         cwd=REPO,

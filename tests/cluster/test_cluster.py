@@ -11,15 +11,12 @@ it trains; the bad inputs a worker host checks before it starts a step.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,27 +24,26 @@ import pytest
 from mindpulse import catalog
 from mindpulse.paths import Layout
 from mindpulse.registry import current_version, verified_model_path
-from tests.e2e.test_compose_stack import (
+from tests.e2e.compose_stack import (
+    AIRFLOW_SERVICES,
     COMPOSE_FILE,
     REPO,
+    REPORTING,
+    RETRAIN,
+    RUN_TIMEOUT,
+    STACK_TIMEOUT,
     TAG,
     Stack,
-    _clean_environment,
-    _free_port,
-    _run,
-    _unpause,
+    clean_environment,
+    free_port,
+    run_command,
 )
 
 pytestmark = pytest.mark.cluster
 
 CLUSTER_FILE = REPO / "docker-compose.cluster.yml"
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
-RETRAIN, REPORTING = "ml_retrain_pipeline", "evidently_reporting_pipeline"
-AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 WORKERS = ("worker-1", "worker-2")
-STACK_TIMEOUT = 1500
-RUN_TIMEOUT = 1200
-API_TIMEOUT = 120
 # Longer than a few scheduler loops: a promotion's asset event becomes a reporting run one loop later.
 SETTLE_SECONDS = 20
 # The appender's rows carry their number in the timestamp's microseconds and in Physical_Activity's decimals.
@@ -55,34 +51,14 @@ APPENDER_SOURCE = REPO / "tests" / "integration" / "production_appender.py"
 ROW_NUMBER = re.compile(r"\.(\d{6})\+00:00$")
 
 
-@dataclass
 class Cluster(Stack):
-    registry_port: int = 0
-
-    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        files = ["--file", str(COMPOSE_FILE), "--file", str(CLUSTER_FILE)]
-        command = ["docker", "compose", "--project-name", self.project, "--env-file", str(self.env_file), *files]
-        return _run([*command, *args], env=self.env, timeout=timeout)
-
-    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        """The REST call, patient: on a loaded 2-core machine the API server may take longer than 30 s. Reads
-        are tried again; a write is sent once."""
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-        data = None if body is None else json.dumps(body).encode()
-        for attempt in range(1 if method != "GET" else 3):
-            request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-            try:
-                with urllib.request.urlopen(request, timeout=API_TIMEOUT) as response:
-                    payload = response.read()
-                return json.loads(payload) if payload else None
-            except TimeoutError:
-                if attempt == 2 or method != "GET":
-                    raise
-        return None
+    @property
+    def registry_port(self) -> int:
+        return int(self.settings["MINDPULSE_REGISTRY_PORT"])
 
     def engine(self, host: int, *args: str) -> subprocess.CompletedProcess:
         """A docker command against worker host `host`'s own engine."""
-        return _run(["docker", "exec", self.container(f"dockerhost-{host}"), "docker", *args])
+        return run_command(["docker", "exec", self.container(f"dockerhost-{host}"), "docker", *args])
 
     def step_images(self, host: int) -> list[str]:
         listed = self.engine(host, "images", "--format", "{{.Repository}}:{{.Tag}}")
@@ -94,12 +70,6 @@ class Cluster(Stack):
             worker, "celery", "--app", CELERY_APP, *args, "--destination", f"celery@{self.container(worker)}"
         )
 
-    def wait_healthy(self, services: tuple[str, ...]) -> None:
-        deadline = time.monotonic() + STACK_TIMEOUT
-        while waiting := [service for service in services if self.health(service) != "healthy"]:
-            assert time.monotonic() < deadline, f"not healthy: {waiting}\n{self.logs(*waiting)}"
-            time.sleep(5)
-
     def layout(self) -> Layout:
         return Layout(self.shared / "data", self.shared / "models", self.shared / "reports")
 
@@ -107,43 +77,30 @@ class Cluster(Stack):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     needed = ["airflow", "postgres", "redis", "registry", "dockerhost"]
-    missing = [name for name in needed if _run(["docker", "image", "inspect", f"mindpulse/{name}:{TAG}"]).returncode]
+    missing = [
+        name for name in needed if run_command(["docker", "image", "inspect", f"mindpulse/{name}:{TAG}"]).returncode
+    ]
     if missing:
         pytest.fail(f"images not built (run ./build_images.sh --cluster): {', '.join(missing)}")
-    project = f"mindpulse-cluster-{uuid.uuid4().hex[:8]}"
-    root = tmp_path_factory.mktemp("cluster")
-    shared = root / "shared_volumes"
-    for kind in ("data", "models", "reports"):
-        (shared / kind).mkdir(parents=True)
-    port, registry_port = _free_port(), _free_port()
-    settings = {
-        "AIRFLOW_UID": "50000",
-        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
-        "AIRFLOW_PORT": str(port),
-        "MINDPULSE_REGISTRY_PORT": str(registry_port),
-        "MINDPULSE_IMAGE_TAG": TAG,
-        "MINDPULSE_SHARED_DIR": str(shared),
-        "MINDPULSE_CONTAINER_PREFIX": f"{project}-",
-        "MINDPULSE_DATA_VOLUME": f"{project}_data",
-        "MINDPULSE_MODELS_VOLUME": f"{project}_models",
-        "MINDPULSE_REPORTS_VOLUME": f"{project}_reports",
-        # A killed worker host's task is failed after a minute without heartbeat and retried 5 s later.
-        "MINDPULSE_HEARTBEAT_TIMEOUT": "60",
-        "MINDPULSE_TASK_RETRY_SECONDS": "5",
-        "EVIDENTLY_UI_PORT": str(_free_port()),
-        # A fifth of the demo's reference data: the cluster is what is under test here, and training on it
-        # still takes long enough to kill its host mid-step.
-        "MINDPULSE_DEMO_REFERENCE_ROWS": "20000",
-    }
-    env_file = root / ".env"
-    env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
-    cluster = Cluster(project, shared, port, settings, {**_clean_environment(), **settings}, env_file, registry_port)
+
+    def settings(_project: str) -> dict[str, str]:
+        return {
+            "MINDPULSE_REGISTRY_PORT": str(free_port()),
+            # A killed worker host's task is failed after a minute without heartbeat and retried 5 s later.
+            "MINDPULSE_HEARTBEAT_TIMEOUT": "60",
+            "MINDPULSE_TASK_RETRY_SECONDS": "5",
+            # A fifth of the demo's reference data: the cluster is what is under test here, and training on it
+            # still takes long enough to kill its host mid-step.
+            "MINDPULSE_DEMO_REFERENCE_ROWS": "20000",
+        }
+
+    cluster = Cluster.create(tmp_path_factory, "cluster", settings, files=(COMPOSE_FILE, CLUSTER_FILE))
     try:
         up = cluster.compose("up", "--detach", "--wait", "registry", timeout=300)
         assert up.returncode == 0, up.stderr[-3000:]
-        pushed = _run(
-            [str(REPO / "build_images.sh"), "--tag", TAG, "--push", f"127.0.0.1:{registry_port}"],
-            env=_clean_environment(),
+        pushed = run_command(
+            [str(REPO / "build_images.sh"), "--tag", TAG, "--push", f"127.0.0.1:{cluster.registry_port}"],
+            env=clean_environment(),
             timeout=STACK_TIMEOUT,
         )
         assert pushed.returncode == 0, pushed.stdout[-3000:] + pushed.stderr[-3000:]
@@ -158,30 +115,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
             print(cluster.compose("ps", "--all").stdout)
             print(cluster.logs())
         # The appenders run on the outer engine, outside the project: they would hold its data volume.
-        appenders = _run(["docker", "ps", "--all", "--quiet", "--filter", f"name={project}-appender-"]).stdout.split()
+        appenders = run_command(
+            ["docker", "ps", "--all", "--quiet", "--filter", f"name={cluster.project}-appender-"]
+        ).stdout.split()
         if appenders:
-            _run(["docker", "rm", "--force", *appenders])
+            run_command(["docker", "rm", "--force", *appenders])
         cluster.compose("down", "--volumes", "--remove-orphans", timeout=300)
 
 
 # --- REST helpers ------------------------------------------------------------------------------------------
 
 
-def _trigger(cluster: Cluster, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    body = {"logical_date": None, "conf": conf or {}}
-    return cluster.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, token)["dag_run_id"]
-
-
 def _wait(cluster: Cluster, token: str, dag_id: str, run_id: str) -> str:
     """The state of `run_id` once it and every other run of the DAG have finished."""
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while True:
-        runs = cluster.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
-        states = {run["dag_run_id"]: run["state"] for run in runs}
-        if run_id in states and all(state in ("success", "failed") for state in states.values()):
-            return states[run_id]
-        assert time.monotonic() < deadline, f"{dag_id} runs unfinished after {RUN_TIMEOUT} s: {states}"
-        time.sleep(5)
+    runs = cluster.wait_for_runs(token, dag_id, run_id)
+    return next(run["state"] for run in runs if run["dag_run_id"] == run_id)
 
 
 def _settle(cluster: Cluster, token: str) -> None:
@@ -194,7 +142,7 @@ def _settle(cluster: Cluster, token: str) -> None:
         runs = {
             (dag_id, run["dag_run_id"], run["state"])
             for dag_id in (RETRAIN, REPORTING)
-            for run in cluster.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
+            for run in cluster.runs(token, dag_id)
         }
         finished = all(state in ("success", "failed") for _, _, state in runs)
         if finished and runs == previous:
@@ -221,7 +169,7 @@ def _task_log(cluster: Cluster, token: str, dag_id: str, run_id: str, task_id: s
 
 def _appender(cluster: Cluster, name: str, environment: dict[str, str]) -> str:
     """The serving API's stand-in, on the outer engine (outside every worker host), on the shared data folder."""
-    started = _run(
+    started = run_command(
         [
             "docker", "run", "--detach", "--name", f"{cluster.project}-appender-{name}", "--network", "none",
             "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
@@ -236,9 +184,9 @@ def _appender(cluster: Cluster, name: str, environment: dict[str, str]) -> str:
 
 def _stop_appender(container: str) -> int:
     """Stop the appender; the rows it appended."""
-    _run(["docker", "stop", "--time", "30", container])
-    logs = _run(["docker", "logs", container]).stdout
-    _run(["docker", "rm", "--force", container])
+    run_command(["docker", "stop", "--time", "30", container])
+    logs = run_command(["docker", "logs", container]).stdout
+    run_command(["docker", "rm", "--force", container])
     report = json.loads(logs.strip().splitlines()[-1])
     assert report["event"] == "stopped", logs[-2000:]
     return report["rows"]
@@ -274,11 +222,11 @@ def test_both_dags_run_at_once_across_two_worker_hosts_and_no_appended_row_is_lo
     token = cluster.token()
     appender = _appender(cluster, "both-dags", {"PAUSE": "0.05", "SEED": "11"})
     for dag_id in (RETRAIN, REPORTING):
-        _unpause(cluster, token, dag_id)
+        cluster.unpause(token, dag_id)
     # Forced: the unpause also creates a scheduled run, which may take the seeded rows first and leave this
     # run's checks nothing to retrain on. The trigger decision is not under test here; where training runs is.
     conf = {RETRAIN: {"force": True}, REPORTING: {}}
-    runs = {dag_id: _trigger(cluster, token, dag_id, conf[dag_id]) for dag_id in (RETRAIN, REPORTING)}
+    runs = {dag_id: cluster.trigger(token, dag_id, conf[dag_id]) for dag_id in (RETRAIN, REPORTING)}
     states = {dag_id: _wait(cluster, token, dag_id, run_id) for dag_id, run_id in runs.items()}
     appended = _stop_appender(appender)
     instances = {dag_id: _instances(cluster, token, dag_id, run_id) for dag_id, run_id in runs.items()}
@@ -308,7 +256,7 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
     layout = cluster.layout()
     before = sorted(_appended_rows(layout))
     live_before = current_version(layout)
-    run_id = _trigger(cluster, token, RETRAIN, {"force": True})
+    run_id = cluster.trigger(token, RETRAIN, {"force": True})
 
     deadline = time.monotonic() + RUN_TIMEOUT
     while True:
@@ -322,16 +270,16 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
     host = victim.replace("worker", "dockerhost")
     doomed = [cluster.container(victim), cluster.container(host)]
     # No restart policy for the killed host: it stays dead until the test brings it back.
-    _run(["docker", "update", "--restart", "no", *doomed])
-    killed = _run(["docker", "kill", "--signal", "KILL", *doomed])
+    run_command(["docker", "update", "--restart", "no", *doomed])
+    killed = run_command(["docker", "kill", "--signal", "KILL", *doomed])
     assert killed.returncode == 0, killed.stderr
     try:
         state = _wait(cluster, token, RETRAIN, run_id)
         retried = _instances(cluster, token, RETRAIN, run_id)["train_new_model"]
     finally:
-        _run(["docker", "update", "--restart", "unless-stopped", *doomed])
-        _run(["docker", "start", doomed[1]])
-        _run(["docker", "start", doomed[0]])
+        run_command(["docker", "update", "--restart", "unless-stopped", *doomed])
+        run_command(["docker", "start", doomed[1]])
+        run_command(["docker", "start", doomed[0]])
         cluster.wait_healthy((victim, host))
 
     assert state == "success", _instances(cluster, token, RETRAIN, run_id)
@@ -345,7 +293,7 @@ def _fails_at_first_step_with(cluster: Cluster, line: str) -> None:
     """A reporting run fails at its first step with exactly one ERROR line containing `line`, and no step
     container was created for it."""
     token = cluster.token()
-    run_id = _trigger(cluster, token, REPORTING)
+    run_id = cluster.trigger(token, REPORTING)
     assert _wait(cluster, token, REPORTING, run_id) == "failed"
     first = catalog.steps_of(catalog.REPORTING)[0].name
     instance = _instances(cluster, token, REPORTING, run_id)[first]

@@ -17,7 +17,6 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -52,6 +51,8 @@ ROW_NUMBER = re.compile(r"\.(\d{6})\+00:00$")
 
 
 class Cluster(Stack):
+    files = (COMPOSE_FILE, CLUSTER_FILE)
+
     @property
     def registry_port(self) -> int:
         return int(self.settings["MINDPULSE_REGISTRY_PORT"])
@@ -94,7 +95,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
             "MINDPULSE_DEMO_REFERENCE_ROWS": "20000",
         }
 
-    cluster = Cluster.create(tmp_path_factory, "cluster", settings, files=(COMPOSE_FILE, CLUSTER_FILE))
+    cluster = Cluster.create(tmp_path_factory, "cluster", settings)
     try:
         up = cluster.compose("up", "--detach", "--wait", "registry", timeout=300)
         assert up.returncode == 0, up.stderr[-3000:]
@@ -150,12 +151,6 @@ def _settle(cluster: Cluster, token: str) -> None:
         assert time.monotonic() < deadline, f"runs unfinished after {RUN_TIMEOUT} s: {sorted(runs)}"
         previous = runs if finished else None
         time.sleep(SETTLE_SECONDS if finished else 5)
-
-
-def _instances(cluster: Cluster, token: str, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
-    quoted = urllib.parse.quote(run_id, safe="")
-    listed = cluster.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances", token=token)
-    return {ti["task_id"]: ti for ti in listed["task_instances"]}
 
 
 def _task_log(cluster: Cluster, token: str, dag_id: str, run_id: str, task_id: str, attempt: int = 1) -> str:
@@ -229,7 +224,7 @@ def test_both_dags_run_at_once_across_two_worker_hosts_and_no_appended_row_is_lo
     runs = {dag_id: cluster.trigger(token, dag_id, conf[dag_id]) for dag_id in (RETRAIN, REPORTING)}
     states = {dag_id: _wait(cluster, token, dag_id, run_id) for dag_id, run_id in runs.items()}
     appended = _stop_appender(appender)
-    instances = {dag_id: _instances(cluster, token, dag_id, run_id) for dag_id, run_id in runs.items()}
+    instances = {dag_id: cluster.instances(token, dag_id, run_id) for dag_id, run_id in runs.items()}
 
     assert states == {RETRAIN: "success", REPORTING: "success"}, instances
     ran = [ti for tasks in instances.values() for ti in tasks.values() if ti["state"] == "success"]
@@ -260,7 +255,7 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
 
     deadline = time.monotonic() + RUN_TIMEOUT
     while True:
-        train = _instances(cluster, token, RETRAIN, run_id).get("train_new_model", {})
+        train = cluster.instances(token, RETRAIN, run_id).get("train_new_model", {})
         if train.get("state") == "running" and train.get("hostname"):
             break
         assert train.get("state") not in ("success", "failed", "skipped"), train
@@ -275,14 +270,14 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
     assert killed.returncode == 0, killed.stderr
     try:
         state = _wait(cluster, token, RETRAIN, run_id)
-        retried = _instances(cluster, token, RETRAIN, run_id)["train_new_model"]
+        retried = cluster.instances(token, RETRAIN, run_id)["train_new_model"]
     finally:
         run_command(["docker", "update", "--restart", "unless-stopped", *doomed])
         run_command(["docker", "start", doomed[1]])
         run_command(["docker", "start", doomed[0]])
         cluster.wait_healthy((victim, host))
 
-    assert state == "success", _instances(cluster, token, RETRAIN, run_id)
+    assert state == "success", cluster.instances(token, RETRAIN, run_id)
     assert retried["try_number"] >= 2 and retried["hostname"] not in ("", train["hostname"]), retried
     verified_model_path(layout)  # raises when the live model does not match its checksum
     assert current_version(layout) is not None and current_version(layout) >= (live_before or "")
@@ -296,7 +291,7 @@ def _fails_at_first_step_with(cluster: Cluster, line: str) -> None:
     run_id = cluster.trigger(token, REPORTING)
     assert _wait(cluster, token, REPORTING, run_id) == "failed"
     first = catalog.steps_of(catalog.REPORTING)[0].name
-    instance = _instances(cluster, token, REPORTING, run_id)[first]
+    instance = cluster.instances(token, REPORTING, run_id)[first]
     assert instance["state"] == "failed" and instance["try_number"] == 1, instance
     log = _task_log(cluster, token, REPORTING, run_id, first)
     errors = re.findall(r"ERROR: [^\"\\]*", log)

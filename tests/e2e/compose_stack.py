@@ -12,12 +12,13 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -61,7 +62,8 @@ class Stack:
     settings: dict[str, str]
     env: dict[str, str] = field(repr=False)
     env_file: Path
-    files: tuple[Path, ...] = (COMPOSE_FILE,)
+    # The compose files the stack is made of; a subclass adds its own.
+    files: ClassVar[tuple[Path, ...]] = (COMPOSE_FILE,)
 
     @classmethod
     def create(
@@ -69,7 +71,6 @@ class Stack:
         tmp_path_factory: pytest.TempPathFactory,
         kind: str,
         extra: Callable[[str], dict[str, str]],
-        files: tuple[Path, ...] = (COMPOSE_FILE,),
     ) -> Stack:
         """A stack's folders, ports and .env, not yet started; `extra(project)` adds the layer's settings."""
         project = f"mindpulse-{kind}-{uuid.uuid4().hex[:8]}"
@@ -94,7 +95,7 @@ class Stack:
         }
         env_file = root / ".env"
         env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
-        return cls(project, shared, port, settings, {**clean_environment(), **settings}, env_file, files)
+        return cls(project, shared, port, settings, {**clean_environment(), **settings}, env_file)
 
     @property
     def base_url(self) -> str:
@@ -162,6 +163,12 @@ class Stack:
 
     def runs(self, token: str, dag_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
+
+    def instances(self, token: str, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        """The task instances of one run, by task id."""
+        quoted = urllib.parse.quote(run_id, safe="")
+        listed = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances", token=token)
+        return {ti["task_id"]: ti for ti in listed["task_instances"]}
 
     def wait_for_runs(self, token: str, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every run of the DAG, once `run_id` and every other (scheduled, asset-triggered) have finished."""

@@ -109,12 +109,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
                 reporter.write_line(f"e2e timing: {label}: {seconds:.0f} s")
 
 
-def _task_states(stack: Stack, token: str, dag_id: str, run_id: str) -> dict[str, str]:
-    quoted = urllib.parse.quote(run_id, safe="")
-    instances = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances", token=token)
-    return {ti["task_id"]: ti["state"] for ti in instances["task_instances"]}
-
-
 def _unpause_and_trigger(stack: Stack, dag_id: str) -> list[dict[str, Any]]:
     """The REST way a client runs a DAG; returns every run of the DAG once all have finished."""
     token = stack.token()
@@ -123,8 +117,11 @@ def _unpause_and_trigger(stack: Stack, dag_id: str) -> list[dict[str, Any]]:
     run_id = stack.trigger(token, dag_id)
     runs = stack.wait_for_runs(token, dag_id, run_id)
     _timed(f"{dag_id}: triggered run and the runs before it", started)
-    failed = {run["dag_run_id"]: _task_states(stack, token, dag_id, run["dag_run_id"]) for run in runs}
-    failed = {run_id: states for run_id, states in failed.items() if "failed" in states.values()}
+    failed = {}
+    for run in runs:
+        states = {task: ti["state"] for task, ti in stack.instances(token, dag_id, run["dag_run_id"]).items()}
+        if "failed" in states.values():
+            failed[run["dag_run_id"]] = states
     assert all(run["state"] == "success" for run in runs), f"{failed}\n{stack.logs('airflow-scheduler')}"
     return runs
 

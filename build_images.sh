@@ -9,7 +9,7 @@ export LC_ALL=C DOCKER_BUILDKIT=1
 
 usage() {
   cat <<'EOF'
-Usage: build_images.sh [--only NAME] [--tag TAG] [--cluster] [--push REGISTRY] [--list] [--help]
+Usage: build_images.sh [--only NAME] [--tag TAG] [--cluster] [--push REGISTRY [--password-stdin]] [--list] [--help]
 
 Builds every MindPulse image in dependency order and prints one line per image with its size:
   1. the Python base: python:3.11-slim-bookworm, or, where no registry can be reached,
@@ -19,7 +19,8 @@ Builds every MindPulse image in dependency order and prints one line per image w
      top of the family the declaration names (tasks/common/step.Dockerfile) -> mindpulse/<step-name>
   4. when orchestrator/Dockerfile and orchestrator/postgres/Dockerfile exist: mindpulse/airflow,
      and mindpulse/postgres (the official postgres:16-bookworm re-tagged, or built from that
-     Dockerfile where it cannot be pulled)
+     Dockerfile where it cannot be pulled); mindpulse/guard, the Docker API guard between Airflow
+     and every engine (orchestrator/guard, on family-base)
   5. with --cluster, the images only the cluster stack (docker-compose.cluster.yml) runs, each from
      Debian's package on the same base: mindpulse/redis (the Celery broker), mindpulse/registry (the
      image registry) and mindpulse/dockerhost (a worker's own Docker engine)
@@ -29,12 +30,15 @@ so a build for a test or a branch never changes what `latest` runs.
 
 Options:
   --only NAME  build one image and what it stands on: a step (train_new_model or train-new-model),
-               a family (ml or family-ml), airflow or postgres
+               a family (ml or family-ml), airflow, postgres or guard
   --tag TAG    image tag (default: $MINDPULSE_IMAGE_TAG, else the VERSION file)
   --cluster    also build the cluster stack's images (step 5)
   --push REGISTRY
                after building, push every image built to REGISTRY (host:port, e.g. localhost:5001)
                as REGISTRY/mindpulse/NAME:TAG: the cluster's workers pull the steps from there
+  --password-stdin
+               log in to REGISTRY as `mindpulse` with the password read from standard input, for
+               the push only (a throwaway Docker client configuration: ~/.docker is not touched)
   --list       print the names of the images that would be built, and build nothing
   -h, --help   show this help
 
@@ -59,6 +63,7 @@ only=""
 list_only=false
 cluster=false
 push_to=""
+password_stdin=false
 while (($#)); do
   case $1 in
     --only) [[ $# -ge 2 ]] || die "--only needs a name"; only=$2; shift 2 ;;
@@ -68,6 +73,7 @@ while (($#)); do
     --cluster) cluster=true; shift ;;
     --push) [[ $# -ge 2 ]] || die "--push needs a registry (host:port)"; push_to=$2; shift 2 ;;
     --push=*) push_to=${1#*=}; shift ;;
+    --password-stdin) password_stdin=true; shift ;;
     --list) list_only=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
@@ -115,6 +121,7 @@ if [[ -z $only ]]; then
   for i in "${!step_names[@]}"; do plan+=("step:$i"); done
   [[ -f $airflow_dockerfile ]] && plan+=(airflow)
   [[ -f $postgres_dockerfile ]] && plan+=(postgres)
+  plan+=(guard)
   if $cluster; then plan+=("${cluster_images[@]}"); fi
 else
   wanted=${only#mindpulse/}
@@ -129,6 +136,7 @@ else
   done
   if [[ $wanted == airflow && -f $airflow_dockerfile ]]; then plan=(airflow); fi
   if [[ $wanted == postgres && -f $postgres_dockerfile ]]; then plan=(postgres); fi
+  if [[ $wanted == guard ]]; then plan=(family:base guard); fi
   if [[ " ${cluster_images[*]} " == *" $wanted "* ]]; then plan=("$wanted"); fi
   ((${#plan[@]})) || die "--only $only: no such step, family or orchestrator image (see --list)"
 fi
@@ -326,6 +334,11 @@ for item in "${plan[@]}"; do
         build_batch
       fi
       ;;
+    guard)
+      add_target mindpulse/guard "$repo/orchestrator/guard" "$repo/orchestrator/guard/Dockerfile" \
+        "TAG=$tag" "TITLE=mindpulse/guard" "@requirements=$repo/tasks/requirements"
+      build_batch
+      ;;
     redis | registry | dockerhost)
       add_target "mindpulse/$item" "$repo/orchestrator/$item" "$repo/orchestrator/$item/Dockerfile" \
         "PYTHON_BASE=$python_base" "TITLE=mindpulse/$item"
@@ -339,10 +352,16 @@ done
 # Families first: a step's push then finds its family's layers in the registry already.
 if [[ -n $push_to ]]; then
   pushed_at=$(now)
+  client=(docker)
+  if $password_stdin; then
+    client=(docker --config "$work/docker-config")
+    "${client[@]}" login --username mindpulse --password-stdin "$push_to" >"$work/login.log" 2>&1 \
+      || { tail -n 3 "$work/login.log" >&2; die "logging in to $push_to failed"; }
+  fi
   for item in "${plan[@]}"; do
     image=$(image_of "$item"):$tag
     docker tag "$image" "$push_to/$image"
-    docker push --quiet "$push_to/$image" >"$work/push.log" 2>&1 \
+    "${client[@]}" push --quiet "$push_to/$image" >"$work/push.log" 2>&1 \
       || { tail -n 5 "$work/push.log" >&2; die "pushing $image to $push_to failed (is the registry up?)"; }
     docker rmi "$push_to/$image" >/dev/null
   done

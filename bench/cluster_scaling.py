@@ -38,6 +38,10 @@ PRODUCTION_ROWS = 1_500
 TIMEOUT_S = 1200
 
 
+# Where the registry reads its password (docker-compose.cluster.yml, scripts/init-secrets.sh).
+REGISTRY_PASSWORD = "/run/secrets/registry/password"
+
+
 class Compose:
     """The compose commands of one cluster."""
 
@@ -98,7 +102,9 @@ def start_cluster(root: Path, tag: str) -> Compose:
     compose = Compose(project, env_file)
     compose("up", "--detach", "--wait", "registry")
     registry = f"127.0.0.1:{settings['MINDPULSE_REGISTRY_PORT']}"
-    subprocess.run([str(REPO / "build_images.sh"), "--tag", tag, "--push", registry], check=True, capture_output=True)
+    password = compose("run", "--rm", "--no-deps", "-T", "--entrypoint", "cat", "registry", REGISTRY_PASSWORD)
+    push = [str(REPO / "build_images.sh"), "--tag", tag, "--push", registry, "--password-stdin"]
+    subprocess.run(push, input=password, text=True, check=True, capture_output=True)
     compose("up", "airflow-init")
     compose("up", "--detach")
     # Container names: the API server's container keeps the README's name, airflow-webserver.

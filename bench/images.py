@@ -87,7 +87,8 @@ def measure(run: Run) -> dict[str, Any]:
     families = [f"mindpulse/family-{family}:{run.tag}" for family in catalog.FAMILIES]
     steps = [step.name for step in catalog.STEPS]
     airflow = f"mindpulse/airflow:{run.tag}"
-    ours = [base, *families, *map(run.image, steps), airflow]
+    # The Docker guard ships with the single-machine stack too (on family-base, so it adds little).
+    ours = [base, *families, *map(run.image, steps), airflow, f"mindpulse/guard:{run.tag}"]
     layers = layer_sizes([*ours, *([fat["image"]] if fat["present"] else [])])
 
     def size(image: str) -> int:

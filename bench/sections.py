@@ -11,7 +11,17 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-NAMES = ("overhead", "startup", "dag_runs", "images", "quality", "drift_power", "concept_shift", "cluster_scaling")
+NAMES = (
+    "overhead",
+    "guard",
+    "startup",
+    "dag_runs",
+    "images",
+    "quality",
+    "drift_power",
+    "concept_shift",
+    "cluster_scaling",
+)
 
 
 def module(name: str) -> ModuleType:

@@ -2,12 +2,13 @@
 # The airflow-init service of docker-compose.yml: everything the stack needs before its first start.
 # The secrets are already there: secrets-init (scripts/init-secrets.sh) ran before PostgreSQL.
 # Runs as root in the Airflow image, is safe to run again and changes only what is missing or wrong:
-#   1. the Docker socket: the scheduler (AIRFLOW_UID plus group DOCKER_GID) must be able to use it
+#   1. the Docker socket: the Docker guard (uid 10002 plus group DOCKER_GID) must be able to use it
 #   2. ownership: Airflow's log volume for AIRFLOW_UID; the data, models and reports volumes for the
 #      user the step containers run as (MINDPULSE_TASK_USER, default the images' uid 10001)
 #   3. demo seeding: an empty data volume is marked for the one-shot demo-bootstrap and demo-traffic
 #      services, which seed it and clear the mark; a volume with data is never seeded
-#   4. as AIRFLOW_UID: `airflow db migrate`, and the admin user when it does not exist yet
+#   4. as AIRFLOW_UID: `airflow db migrate`, and the admin user when it does not exist yet; published beyond
+#      127.0.0.1 (AIRFLOW_BIND_ADDRESS), refuses to go on while an admin user has the password "admin"
 #   5. the Airflow Connection mindpulse_webhook from MINDPULSE_WEBHOOK_URL (alerts and summaries post to it)
 set -Eeuo pipefail
 
@@ -21,6 +22,8 @@ airflow_uid=${AIRFLOW_UID:-50000}
 task_owner=${MINDPULSE_TASK_USER:-10001:10001}
 docker_gid=${DOCKER_GID:-0}
 docker_socket=/var/run/docker.sock
+# The Docker guard's user (orchestrator/guard/Dockerfile).
+guard_uid=10002
 logs_dir=/opt/airflow/logs
 volumes_root=/mindpulse
 seed_mark=$volumes_root/data/.demo-seed-pending
@@ -37,19 +40,15 @@ elif ((airflow_uid == 0)); then
 fi
 
 # --- 1. the Docker socket ----------------------------------------------------------------------
-if [[ -n ${DOCKER_HOST:-} ]]; then
-  log "Docker engine: DOCKER_HOST=$DOCKER_HOST (not checked here)"
-else
-  [[ -S $docker_socket ]] || die "no Docker socket at $docker_socket: set DOCKER_SOCKET in .env to the engine's socket"
-  socket_gid=$(stat -c %g "$docker_socket")
-  # Checked as the scheduler will be: its uid, group 0 and the added group DOCKER_GID.
-  as_scheduler=(setpriv --reuid="$airflow_uid" --regid=0 --groups="$docker_gid" --)
-  if ! "${as_scheduler[@]}" test -r "$docker_socket" -a -w "$docker_socket"; then
-    die "the scheduler (uid $airflow_uid, group $docker_gid) could not use the Docker socket, which belongs to" \
-      "group $socket_gid: put DOCKER_GID=$socket_gid in .env (scripts/quickstart.sh does) and run this again"
-  fi
-  log "Docker socket: usable by uid $airflow_uid with group $docker_gid"
+# Only the Docker guard mounts it (uid 10002, group 0, plus the added group DOCKER_GID): checked as the guard.
+[[ -S $docker_socket ]] || die "no Docker socket at $docker_socket: set DOCKER_SOCKET in .env to the engine's socket"
+socket_gid=$(stat -c %g "$docker_socket")
+as_guard=(setpriv --reuid="$guard_uid" --regid=0 --groups="$docker_gid" --)
+if ! "${as_guard[@]}" test -r "$docker_socket" -a -w "$docker_socket"; then
+  die "the Docker guard (uid $guard_uid, group $docker_gid) could not use the Docker socket, which belongs to" \
+    "group $socket_gid: put DOCKER_GID=$socket_gid in .env (scripts/quickstart.sh does) and run this again"
 fi
+log "Docker socket: usable by the Docker guard (uid $guard_uid) with group $docker_gid"
 
 # --- 2. ownership ------------------------------------------------------------------------------
 # Only what has the wrong owner is changed, so a large, correct volume costs one directory walk.
@@ -103,6 +102,28 @@ admin_password=${AIRFLOW_ADMIN_PASSWORD:-admin}
 # `users create` leaves an existing user alone (a password changed in the UI stays changed).
 as_airflow airflow users create --role Admin --username "$admin_user" --password "$admin_password" \
   --firstname Admin --lastname User --email "${AIRFLOW_ADMIN_EMAIL:-admin@example.com}"
+# The well-known password is for the local demo only: published beyond this machine, the stack refuses to start
+# while any admin user still has it (checked against the database: a password changed in the UI counts).
+bind=${AIRFLOW_BIND_ADDRESS:-127.0.0.1}
+if [[ $bind != 127.* && $bind != localhost && $bind != ::1 && $bind != "[::1]" ]]; then
+  if ! weak=$(as_airflow python - <<'PYTHON'
+from airflow.providers.fab.auth_manager.models import User
+from airflow.utils.session import create_session
+from werkzeug.security import check_password_hash
+
+with create_session() as session:
+    print(" ".join(user.username for user in session.query(User) if check_password_hash(user.password, "admin")))
+PYTHON
+  ); then
+    die "could not check the admin users' passwords (see above)"
+  fi
+  if [[ -n $weak ]]; then
+    die "AIRFLOW_BIND_ADDRESS=$bind publishes the UI beyond this machine, and user(s) $weak still have the" \
+      "password \"admin\": set AIRFLOW_ADMIN_PASSWORD in .env for a new install, or change the password in the UI" \
+      "(Security > Users) while bound to 127.0.0.1, then run this again"
+  fi
+  log "UI published on $bind: no admin user has the default password"
+fi
 if [[ $admin_password == admin ]]; then
   cat >&2 <<'EOF'
 ###########################################################################################
@@ -115,12 +136,12 @@ fi
 # --- 5. the webhook Connection ------------------------------------------------------------------
 # Through the ORM, not `airflow connections add`: the CLI prints the host (the URL, with its token) and
 # records its command line in the audit log. The URL is never echoed.
-if [[ -z ${MINDPULSE_WEBHOOK_URL:-} ]]; then
-  log "webhook: MINDPULSE_WEBHOOK_URL is not set in .env; Connection mindpulse_webhook left as it is"
-else
-  as_airflow python - <<'PYTHON' || die "the webhook Connection could not be written (see above)"
+# The whole URL is the Connection's password, which Airflow encrypts with the Fernet key; the host shows only the
+# host name. A Connection of an older version, with the URL in its (unencrypted) host, is moved over.
+as_airflow python - <<'PYTHON' || die "the webhook Connection could not be written (see above)"
 import os
 import sys
+from urllib.parse import urlsplit
 
 from airflow.models.connection import Connection
 from airflow.utils.session import create_session
@@ -128,20 +149,27 @@ from sqlalchemy import select
 
 from mindpulse.alerts import WEBHOOK_CONNECTION, webhook_url
 
-try:
-    url = webhook_url(os.environ["MINDPULSE_WEBHOOK_URL"])
-except ValueError:
-    sys.exit("airflow-init: ERROR: MINDPULSE_WEBHOOK_URL in .env must be a whole http(s)://host/path URL")
 with create_session() as session:
     connection = session.scalar(select(Connection).where(Connection.conn_id == WEBHOOK_CONNECTION))
-    state = "unchanged" if connection is not None and connection.host == url else "written"
+    if os.environ.get("MINDPULSE_WEBHOOK_URL"):
+        source = "from MINDPULSE_WEBHOOK_URL"
+        try:
+            url = webhook_url(os.environ["MINDPULSE_WEBHOOK_URL"])
+        except ValueError:
+            sys.exit("airflow-init: ERROR: MINDPULSE_WEBHOOK_URL in .env must be a whole http(s)://host/path URL")
+    elif connection is not None and not connection.password and "/" in (connection.host or ""):
+        source, url = "moved from its unencrypted host field to its password", connection.host
+    else:
+        print("airflow-init: webhook: MINDPULSE_WEBHOOK_URL is not set in .env; Connection left as it is")
+        sys.exit(0)
+    state = "unchanged" if connection is not None and connection.password == url else "written"
     if connection is None:
         connection = Connection(conn_id=WEBHOOK_CONNECTION, conn_type="http")
         session.add(connection)
     connection.conn_type = "http"
-    connection.host = url
-    connection.description = "Webhook of MindPulse alerts and summaries (from MINDPULSE_WEBHOOK_URL at init)"
-print(f"airflow-init: webhook: Connection {WEBHOOK_CONNECTION} {state} from MINDPULSE_WEBHOOK_URL")
+    connection.host = urlsplit(url).hostname
+    connection.password = url
+    connection.description = "Webhook of MindPulse alerts and summaries: its password is the whole URL"
+print(f"airflow-init: webhook: Connection {WEBHOOK_CONNECTION} {state} ({source})")
 PYTHON
-fi
 log "done"

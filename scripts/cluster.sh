@@ -28,7 +28,9 @@ echo "==> building the images"
 ./build_images.sh --cluster
 echo "==> starting the registry and pushing the images to it"
 "${compose[@]}" up -d --wait registry
-./build_images.sh --push "localhost:$port"
+# The registry takes only its own user, with the password secrets-init generated into its volume.
+"${compose[@]}" run --rm --no-deps -T --entrypoint cat registry /run/secrets/registry/password \
+  | ./build_images.sh --push "localhost:$port" --password-stdin
 echo "==> starting the cluster"
 "${compose[@]}" up airflow-init
 "${compose[@]}" up -d

@@ -8,6 +8,13 @@
 #   airflow-secrets volume, for the Airflow components (uid AIRFLOW_UID), read through *_CMD settings:
 #     fernet_key, jwt_secret, api_secret_key, and sql_alchemy_conn (the database URL with its password)
 #   postgres-secrets volume, for PostgreSQL (uid 999): postgres_password (POSTGRES_PASSWORD_FILE)
+# On the Celery cluster (docker-compose.cluster.yml mounts these four volumes as well):
+#   redis-secrets, for Redis (uid 999): redis.conf with the broker's password (requirepass); the Airflow
+#     components get the broker URL with it, celery_broker_url in airflow-secrets
+#   registry-secrets, for the image registry (uid 100): its password, TLS key and certificate (a CA made here)
+#   registry-ca, for the worker hosts' engines: the CA certificate only, to verify the registry
+#   guard-secrets, for the worker hosts' Docker guards (uid 10002): registry_auth, the credential they add to
+#     the pulls they allow; no other component holds it
 set -Eeuo pipefail
 
 log() { echo "secrets-init: $*" >&2; }
@@ -78,3 +85,67 @@ print(f"postgresql+psycopg2://{user}:{password}@postgres:5432/{db}", end="")
 ')
 store "$airflow_dir/sql_alchemy_conn" "$airflow_uid:0" "$url"
 log "done: the Airflow secrets for uid $airflow_uid, the PostgreSQL password for uid $postgres_uid"
+
+# --- the cluster's broker and registry, when their volumes are mounted -----------------------------------
+redis_dir=/secrets/redis
+if [[ -d $redis_dir ]]; then
+  redis_uid=999
+  redis_password=$(sed -n 's/^requirepass //p' "$redis_dir/redis.conf" 2>/dev/null || true)
+  [[ -n $redis_password ]] || redis_password=$(token)
+  store "$redis_dir/redis.conf" "$redis_uid:$redis_uid" "requirepass $redis_password"$'\n'
+  store "$airflow_dir/celery_broker_url" "$airflow_uid:0" "redis://:$redis_password@redis:6379/0"
+  log "Redis: broker password in place for uid $redis_uid and in the broker URL of uid $airflow_uid"
+fi
+
+registry_dir=/secrets/registry
+if [[ -d $registry_dir ]]; then
+  registry_uid=100
+  guard_uid=10002
+  registry_name=${MINDPULSE_REGISTRY:-mindpulse-registry:5000}
+  registry_password=$(value "$registry_dir/password" "" "registry password" token)
+  store "$registry_dir/password" "$registry_uid" "$registry_password"
+  if [[ ! -s $registry_dir/tls.crt || ! -s /secrets/registry-ca/ca.crt ]]; then
+    log "registry TLS: a CA of this install and a certificate for ${registry_name%%:*}, localhost, 127.0.0.1"
+    REGISTRY_HOST=${registry_name%%:*} OUT=$registry_dir CA_OUT=/secrets/registry-ca python - <<'PYTHON'
+import datetime, ipaddress, os
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+now = datetime.datetime.now(datetime.UTC)
+def certificate(subject, issuer, key, signer, days, ca, names=()):
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=days))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MindPulse registry CA of this install")])
+ca = certificate(ca_name, ca_name, ca_key, ca_key, 3650, True)
+host = os.environ["REGISTRY_HOST"]
+names = [x509.DNSName(host), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+server = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]), ca_name, key, ca_key, 825, False, names)
+pem = serialization.Encoding.PEM
+open(os.path.join(os.environ["OUT"], "tls.key.new"), "wb").write(
+    key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+open(os.path.join(os.environ["OUT"], "tls.crt.new"), "wb").write(server.public_bytes(pem))
+open(os.path.join(os.environ["CA_OUT"], "ca.crt.new"), "wb").write(ca.public_bytes(pem))
+PYTHON
+    # The CA's key is not kept: a new certificate means a new CA, which the next start makes.
+    store "$registry_dir/tls.key" "$registry_uid" "$(cat "$registry_dir/tls.key.new")"
+    store "$registry_dir/tls.crt" "$registry_uid" "$(cat "$registry_dir/tls.crt.new")"
+    store /secrets/registry-ca/ca.crt 0 "$(cat /secrets/registry-ca/ca.crt.new)"
+    chmod 0444 /secrets/registry-ca/ca.crt
+    rm -f "$registry_dir"/*.new /secrets/registry-ca/*.new
+  fi
+  # What docker-py sends as X-Registry-Auth: base64url of the JSON credential.
+  auth=$(printf '%s' "$registry_password" | REGISTRY=$registry_name python -c '
+import base64, json, os, sys
+credential = {"username": "mindpulse", "password": sys.stdin.read(), "serveraddress": os.environ["REGISTRY"]}
+print(base64.urlsafe_b64encode(json.dumps(credential).encode()).decode(), end="")')
+  store /secrets/guard/registry_auth "$guard_uid:0" "$auth"
+  log "registry: password and TLS for uid $registry_uid, the CA for the worker engines, the pull credential for the guards"
+fi

@@ -60,11 +60,9 @@ fi
 # The socket's group as containers see it (on Docker Desktop it differs from the host's file).
 socket=$(env_value DOCKER_SOCKET)
 socket=${socket:-/var/run/docker.sock}
-if [[ -z $(env_value DOCKER_HOST) ]]; then
-  docker_gid=$(docker run --rm --network none --entrypoint stat -v "$socket:/var/run/docker.sock" \
-    "mindpulse/airflow:$tag" -c %g /var/run/docker.sock) || die "cannot mount the Docker socket $socket"
-  env_set DOCKER_GID "$docker_gid"
-fi
+docker_gid=$(docker run --rm --network none --entrypoint stat -v "$socket:/var/run/docker.sock" \
+  "mindpulse/airflow:$tag" -c %g /var/run/docker.sock) || die "cannot mount the Docker socket $socket"
+env_set DOCKER_GID "$docker_gid"
 
 shared=$(env_value MINDPULSE_SHARED_DIR)
 shared=${shared:-./shared_volumes}

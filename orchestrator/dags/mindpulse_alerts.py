@@ -1,8 +1,8 @@
 """Alerts that reach a person: one message per failed run, and one when a run misses its deadline.
 
-Both go to the webhook of the Airflow Connection `mindpulse_webhook` (its host is the whole URL; airflow-init
-creates it from MINDPULSE_WEBHOOK_URL in .env), read when the alert is sent, never when a DAG file is parsed,
-so the URL is in no DAG attribute, rendered template or parse log. The body is the one the summary steps post
+Both go to the webhook of the Airflow Connection `mindpulse_webhook` (its password is the whole URL, encrypted;
+airflow-init creates it from MINDPULSE_WEBHOOK_URL in .env), read when the alert is sent, never when a DAG file is
+parsed, so the URL is in no DAG attribute, rendered template or parse log. The body is the one the summary steps post
 (mindpulse.webhook.post_webhook): Slack-compatible `text`, the structured fields under `summary`.
 
 - Failure: `WebhookNotifier` is every MindPulse DAG's `on_failure_callback`. A DAG-level callback fires once
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def configured_webhook() -> str | None:
     """The webhook URL of Connection `mindpulse_webhook`, or None when there is none or it is unusable."""
     try:
-        return alerts.webhook_url(Connection.get(alerts.WEBHOOK_CONNECTION).host)
+        return alerts.webhook_url(Connection.get(alerts.WEBHOOK_CONNECTION).password)
     except Exception as error:
         return _no_webhook(error)
 
@@ -45,7 +45,7 @@ def configured_webhook() -> str | None:
 async def _async_configured_webhook() -> str | None:
     # The triggerer runs callbacks in its event loop; a blocking Connection lookup there can deadlock.
     try:
-        return alerts.webhook_url((await Connection.async_get(alerts.WEBHOOK_CONNECTION)).host)
+        return alerts.webhook_url((await Connection.async_get(alerts.WEBHOOK_CONNECTION)).password)
     except Exception as error:
         return _no_webhook(error)
 

@@ -44,6 +44,7 @@ from mindpulse_cluster import queue_routing, registry_prefix
 from mindpulse import catalog
 from mindpulse.parameters import Parameter
 from mindpulse.protocol import SKIP_EXIT_CODE
+from mindpulse.sandbox import DAG_LABEL, DEPLOYMENT_LABEL, STEP_LABEL
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 log = logging.getLogger(__name__)
@@ -57,7 +58,6 @@ MODEL_CHANGES = AssetAlias(name="mindpulse_model_changes")
 # python: the benchmark's peer only (mindpulse_python_runner), never a deployment.
 # Labels on every step container. The data volume's name tells apart deployments sharing one engine (each
 # has its own volumes), so one deployment never removes another's containers.
-STEP_LABEL, DAG_LABEL, DEPLOYMENT_LABEL = "org.mindpulse.step", "org.mindpulse.dag", "org.mindpulse.deployment"
 # python: the benchmark's peer only (mindpulse_python_runner), never a deployment.
 RUNNERS = ("docker", "kubernetes", "python")
 

@@ -30,10 +30,11 @@ from docker.errors import DockerException, NotFound
 from docker.types import Mount
 from mindpulse_alerts import configured_webhook
 from mindpulse_cluster import ClusterSettingError, check_worker_host, runs_on_celery
-from mindpulse_dag_support import DEPLOYMENT_LABEL, step_arguments, step_environment
+from mindpulse_dag_support import step_arguments, step_environment
 
 from mindpulse import alerts, catalog, sandbox
 from mindpulse.paths import VOLUME_DIRS
+from mindpulse.sandbox import DEPLOYMENT_LABEL
 
 log = logging.getLogger(__name__)
 

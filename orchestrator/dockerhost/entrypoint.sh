@@ -5,8 +5,11 @@
 # so the DAGs stay as they are. A folder missing there means this host has no shared storage: its volume is
 # not created, and a step on this host stops with one ERROR line (mindpulse_cluster.check_worker_host)
 # instead of running on an empty volume of its own.
-#   MINDPULSE_REGISTRY      the registry the engine pulls from without TLS (host:port, on the stack's network)
+# The engine pulls from the cluster's registry over TLS, verified with the CA mounted at
+# /etc/docker/certs.d/<registry>/ca.crt; the credential comes with each pull, from the guard.
 #   MINDPULSE_SHARED_MOUNT  where the shared storage is mounted (default /mindpulse-shared)
+#   DOCKER_HOST             the engine's Unix socket (the image's unix:///run/dockerhost/docker.sock)
+#   MINDPULSE_ENGINE_GROUP  the gid the socket belongs to (default 2375, the group guard-N is given)
 set -eu
 
 log() { echo "dockerhost: $*"; }
@@ -19,14 +22,15 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control || true
 fi
 
-# TCP without TLS: only the paired worker on the stack's network reaches it (the port is never published).
-# Said explicitly with --tls=false, else the engine delays its start by 15 s to warn about it.
-set -- --host unix:///var/run/docker.sock --host tcp://0.0.0.0:2375 --tls=false "$@"
-[ -z "${MINDPULSE_REGISTRY:-}" ] || set -- "$@" --insecure-registry "$MINDPULSE_REGISTRY"
+# No TCP: the engine serves only a Unix socket in the volume this host shares with its Docker guard (guard-N),
+# owned by the group the guard runs with. Nothing on any network reaches the engine.
+socket=${DOCKER_HOST#unix://}
+mkdir -p "$(dirname "$socket")"
+set -- --host "$DOCKER_HOST" --group "${MINDPULSE_ENGINE_GROUP:-2375}" "$@"
 # A host killed and started again keeps the runtime state of its last life in /var/run (a real host's is
 # emptied at boot). Its stale containerd.pid may name a live process of this life, and the engine then
 # waits on a containerd that is not there: clear it all.
-rm -rf /var/run/docker /var/run/docker.pid /var/run/docker.sock
+rm -rf /var/run/docker /var/run/docker.pid "$socket"
 dockerd "$@" &
 engine=$!
 tries=0

@@ -24,7 +24,7 @@ from mindpulse import catalog
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
-SMOKE_SECTIONS = ("overhead", "startup", "images", "quality", "drift_power", "concept_shift")
+SMOKE_SECTIONS = ("overhead", "guard", "startup", "images", "quality", "drift_power", "concept_shift")
 
 
 def benchmark(*arguments: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -77,6 +77,14 @@ def test_every_section_records_its_revision_machine_and_load(smoke: Path) -> Non
         assert origin["cores"] >= 1 and origin["memory_bytes"] > 2**30 and len(origin["load_average"]) == 3
         assert len(entry["load_average_end"]) == 3 and entry["mode"] == "smoke" and entry["seconds"] > 0
         assert all(set(target) == {"target", "measured", "met"} for target in entry["targets"])
+
+
+def test_the_guard_is_timed_on_the_same_step_both_ways_in_pairs(smoke: Path) -> None:
+    result = section(smoke, "guard")["result"]
+    direct, guarded, added = (result[key]["samples"] for key in ("direct_s", "guard_s", "added_s"))
+    assert len(direct) == len(guarded) == len(added) >= 2
+    assert added == pytest.approx([through - straight for straight, through in zip(direct, guarded, strict=True)])
+    assert all(seconds > 0 for seconds in direct + guarded)
 
 
 def test_overhead_is_measured_per_step_and_grouped_like_its_targets(smoke: Path) -> None:

@@ -10,8 +10,10 @@ it trains; the bad inputs a worker host checks before it starts a step.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.cluster_scaling import REGISTRY_PASSWORD
 from mindpulse import catalog
 from mindpulse.paths import Layout
 from mindpulse.registry import current_version, verified_model_path
@@ -37,6 +40,7 @@ from tests.e2e.compose_stack import (
     free_port,
     run_command,
 )
+from tests.e2e.engine_attacks import GUARD_REFUSALS, NEIGHBOUR_ANSWERS, attack_engine
 
 pytestmark = pytest.mark.cluster
 
@@ -61,6 +65,12 @@ class Cluster(Stack):
         """A docker command against worker host `host`'s own engine."""
         return run_command(["docker", "exec", self.container(f"dockerhost-{host}"), "docker", *args])
 
+    def registry_password(self) -> str:
+        """The password secrets-init generated for the registry, read as scripts/cluster.sh reads it."""
+        read = self.compose("run", "--rm", "--no-deps", "-T", "--entrypoint", "cat", "registry", REGISTRY_PASSWORD)
+        assert read.returncode == 0 and read.stdout, read.stderr
+        return read.stdout
+
     def step_images(self, host: int) -> list[str]:
         listed = self.engine(host, "images", "--format", "{{.Repository}}:{{.Tag}}")
         assert listed.returncode == 0, listed.stderr
@@ -77,7 +87,7 @@ class Cluster(Stack):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    needed = ["airflow", "postgres", "redis", "registry", "dockerhost"]
+    needed = ["airflow", "postgres", "guard", "redis", "registry", "dockerhost"]
     missing = [
         name for name in needed if run_command(["docker", "image", "inspect", f"mindpulse/{name}:{TAG}"]).returncode
     ]
@@ -99,11 +109,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     try:
         up = cluster.compose("up", "--detach", "--wait", "registry", timeout=300)
         assert up.returncode == 0, up.stderr[-3000:]
-        pushed = run_command(
-            [str(REPO / "build_images.sh"), "--tag", TAG, "--push", f"127.0.0.1:{cluster.registry_port}"],
-            env=clean_environment(),
+        pushed = subprocess.run(
+            [str(REPO / "build_images.sh"), "--tag", TAG, "--push", f"127.0.0.1:{cluster.registry_port}",
+             "--password-stdin"],
+            input=cluster.registry_password(), env=clean_environment(), capture_output=True, text=True,
             timeout=STACK_TIMEOUT,
-        )
+        )  # fmt: skip
         assert pushed.returncode == 0, pushed.stdout[-3000:] + pushed.stderr[-3000:]
         init = cluster.compose("up", "airflow-init", timeout=STACK_TIMEOUT)
         assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
@@ -208,9 +219,82 @@ def _appended_rows(layout: Layout) -> list[int]:
 def test_worker_hosts_start_without_images_and_the_registry_holds_them(cluster: Cluster) -> None:
     for host in (1, 2):
         assert cluster.step_images(host) == [], f"dockerhost-{host} must start with an empty image store"
-    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.registry_port}/v2/_catalog", timeout=10) as response:
+    # Unverified here: the worker engines verify the registry's certificate (they pull with its CA and no
+    # --insecure-registry), which the two-DAG test below proves.
+    credential = base64.b64encode(f"mindpulse:{cluster.registry_password()}".encode()).decode()
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{cluster.registry_port}/v2/_catalog", headers={"Authorization": f"Basic {credential}"}
+    )
+    with urllib.request.urlopen(request, timeout=10, context=ssl._create_unverified_context()) as response:
         repositories = set(json.load(response)["repositories"])
     assert {step.image_name for step in catalog.STEPS} <= repositories
+
+
+PROBE_SERVICES = """
+import http.client, socket, ssl
+with socket.create_connection(("redis", 6379), timeout=10) as redis:
+    redis.sendall(b"PING\\r\\n")
+    print("redis:", redis.recv(200).decode().strip())
+registry = http.client.HTTPSConnection("mindpulse-registry", 5000, timeout=10, context=ssl._create_unverified_context())
+registry.request("GET", "/v2/_catalog")
+answer = registry.getresponse()
+print("registry:", answer.status, answer.getheader("Docker-Distribution-Api-Version"))
+plain = http.client.HTTPConnection("mindpulse-registry", 5000, timeout=10)
+plain.request("GET", "/v2/_catalog")
+print("registry over http:", plain.getresponse().status)
+"""
+
+
+def test_the_broker_and_the_registry_refuse_a_neighbour_without_credentials(cluster: Cluster) -> None:
+    """A plain container on the stack's network reaches Redis and the registry (each answers), and each refuses
+    it: Redis wants the password, the registry its user, and it speaks only TLS."""
+    probe = run_command(
+        ["docker", "run", "--rm", "--network", f"{cluster.project}_default", f"mindpulse/family-base:{TAG}",
+         "python", "-c", PROBE_SERVICES]
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines() == [answer for answer in NEIGHBOUR_ANSWERS.values() if "Refused" not in answer]
+
+
+PROBE_ENGINE = """
+import socket, sys
+address = socket.getaddrinfo(sys.argv[1], 2375, type=socket.SOCK_STREAM)[0][4]
+for port in (2375, 2376):
+    try:
+        socket.create_connection((address[0], port), timeout=10).close()
+        print(port, "open")
+    except OSError as error:
+        print(port, type(error).__name__)
+"""
+
+
+def test_worker_engines_answer_only_their_guard_which_refuses_every_attack(cluster: Cluster) -> None:
+    """A worker reaches its host's engine only through guard-1, which refuses every attack; a plain container on
+    the stack's network finds the engine's host (the name resolves, the host answers) but no port to talk to."""
+    victim = "mindpulse-no-such-container"
+    results = attack_engine(cluster, "worker-1", victim)
+    assert results.pop("engine socket mounted") is False
+    expected_image = f"(expected mindpulse-registry:5000/mindpulse/check-production-data:{TAG}, ...)"
+    for name in ("create a privileged container", "bind-mount /", "add SYS_ADMIN", "network_mode host"):
+        assert results[name] == "403 mindpulse-guard: refused " + GUARD_REFUSALS[name], name
+    assert results["exec into another container"] == (
+        f"403 mindpulse-guard: refused POST /containers/{victim}/exec: not an operation a MindPulse step needs"
+    )
+    assert results["run an image that is not a step"] == (
+        f"403 mindpulse-guard: refused POST /containers/create: image 'mindpulse/airflow:{TAG}' is not a MindPulse"
+        f" step image {expected_image}"
+    )
+    assert results["pull an arbitrary image"] == (
+        f"403 mindpulse-guard: refused POST /images/create: image 'alpine:3' is not a MindPulse step image"
+        f" {expected_image}"
+    )
+    assert cluster.engine(1, "ps", "--all", "--quiet", "--filter", "label=org.mindpulse.attack").stdout.split() == []
+    probe = run_command(
+        ["docker", "run", "--rm", "--network", f"{cluster.project}_default", f"mindpulse/family-base:{TAG}",
+         "python", "-c", PROBE_ENGINE, cluster.container("dockerhost-1")]
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines() == [answer for answer in NEIGHBOUR_ANSWERS.values() if "Refused" in answer]
 
 
 def test_both_dags_run_at_once_across_two_worker_hosts_and_no_appended_row_is_lost(cluster: Cluster) -> None:

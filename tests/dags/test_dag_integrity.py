@@ -74,7 +74,7 @@ OVERRIDES = {
     "MINDPULSE_MAX_REPORTS": "4",
     # Ignored: the webhook comes from the Connection (here from its environment form), read at run time.
     "MINDPULSE_WEBHOOK_URL": "http://hooks.example.test/T0/B0/from-the-environment",
-    "AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": WEBHOOK}),
+    "AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": "hooks", "password": WEBHOOK}),
     "MINDPULSE_RETRAIN_DEADLINE": "30",
     "MINDPULSE_REPORTING_DEADLINE": "0",
     "MINDPULSE_TASK_USER": "1234:1234",

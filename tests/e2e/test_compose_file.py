@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.compose_stack import AIRFLOW_SERVICES, COMPOSE_FILE, REPO, TAG, clean_environment, run_command
+from tests.e2e.engine_attacks import SECURITY_DOC, render_security_doc
 from tests.images.image_secrets import URL_CREDENTIALS, secret_settings
 
 
@@ -107,16 +108,29 @@ def test_each_secret_volume_reaches_only_its_readers(default_config: dict[str, A
     assert postgres["depends_on"]["secrets-init"]["condition"] == "service_completed_successfully"
 
 
-def test_only_the_scheduler_gets_the_docker_socket(default_config: dict[str, Any]) -> None:
+def test_only_the_guard_holds_the_docker_socket_and_only_the_scheduler_the_guards(
+    default_config: dict[str, Any],
+) -> None:
     services = default_config["services"]
 
-    def mounts_socket(name: str) -> bool:
-        return any(v.get("target") == "/var/run/docker.sock" for v in services[name].get("volumes", []))
+    def mounts(name: str, target: str) -> bool:
+        return any(v.get("target") == target for v in services[name].get("volumes", []))
 
-    assert mounts_socket("airflow-scheduler")
-    assert services["airflow-scheduler"]["group_add"]
-    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"):
-        assert not mounts_socket(name), name
+    holders = {name for name in services if mounts(name, "/var/run/docker.sock")}
+    # airflow-init only checks, as root, that the guard's uid and group can use it; it runs nothing.
+    assert holders == {"docker-guard", "airflow-init"}
+    assert {name for name in services if mounts(name, "/run/mindpulse-guard")} == {"docker-guard", "airflow-scheduler"}
+    guard = services["docker-guard"]
+    assert guard["network_mode"] == "none" and guard["read_only"] is True and guard["cap_drop"] == ["ALL"]
+    assert "group_add" not in services["airflow-scheduler"]
+    assert services["airflow-scheduler"]["depends_on"]["docker-guard"]["condition"] == "service_healthy"
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["environment"]["DOCKER_HOST"] == "unix:///run/mindpulse-guard/docker.sock", name
+
+
+def test_the_security_doc_lists_every_attack_the_live_stack_tests_make() -> None:
+    text = SECURITY_DOC.read_text()
+    assert text == render_security_doc(text), "docs/security.md is stale: python -m tests.e2e.engine_attacks"
 
 
 # --- the PostgreSQL image ----------------------------------------------------------------------

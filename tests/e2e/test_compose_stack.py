@@ -38,6 +38,7 @@ from tests.e2e.compose_stack import (
     Stack,
     run_command,
 )
+from tests.e2e.engine_attacks import DEFAULT_PASSWORD_REFUSAL, GUARD_REFUSALS, attack_engine
 from tests.integration.airflow_harness import RETRAIN_STEPS
 
 SEEDED_ROWS = 1500
@@ -56,7 +57,7 @@ def _timed(label: str, started: float) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
     missing = [
         name
-        for name in ("airflow", "postgres", "bootstrap", "simulate-traffic", "check-production-data")
+        for name in ("airflow", "postgres", "guard", "bootstrap", "simulate-traffic", "check-production-data")
         if run_command(["docker", "image", "inspect", f"mindpulse/{name}:{TAG}"]).returncode
     ]
     if missing:
@@ -186,6 +187,35 @@ def test_secrets_are_generated_shared_and_found_nowhere_else(stack: Stack) -> No
         container_id = stack.compose("ps", "--all", "--quiet", service).stdout.strip()
         environment = run_command(["docker", "inspect", "--format", "{{json .Config.Env}}", container_id]).stdout
         assert [name for name, value in generated.items() if value in environment] == [], service
+
+
+@pytest.mark.e2e
+def test_the_scheduler_reaches_the_engine_only_through_the_guard_which_refuses_every_attack(stack: Stack) -> None:
+    victim = stack.compose("ps", "--quiet", "postgres").stdout.strip()
+    # The target is there: PostgreSQL runs, and the engine itself would let its owner exec into it.
+    assert run_command(["docker", "exec", victim, "true"]).returncode == 0
+    results = attack_engine(stack, "airflow-scheduler", victim)
+    assert results.pop("engine socket mounted") is False
+    expected = {
+        name: "403 mindpulse-guard: refused " + line.replace("{victim}", victim)
+        for name, line in GUARD_REFUSALS.items()
+    }
+    assert results == expected
+    guard_log = run_command(["docker", "logs", stack.container("docker-guard")]).stderr
+    for line in expected.values():
+        assert line.removeprefix("403 mindpulse-guard: ") in guard_log
+    # The other components hold no engine at all: the API server faces the network.
+    results = attack_engine(stack, "airflow-webserver", victim)
+    assert results["engine socket mounted"] is False and results["engine"].startswith("unreachable"), results
+
+
+@pytest.mark.e2e
+def test_publishing_the_ui_beyond_this_machine_with_the_default_password_is_refused(stack: Stack) -> None:
+    assert stack.token()  # admin/admin logs in: the stack, on 127.0.0.1, still has the demo password
+    refused = stack.compose("run", "--rm", "--no-deps", "-e", "AIRFLOW_BIND_ADDRESS=0.0.0.0", "airflow-init")
+    printed = refused.stdout + refused.stderr
+    assert refused.returncode != 0, printed[-3000:]
+    assert DEFAULT_PASSWORD_REFUSAL in printed, printed[-3000:]
 
 
 def _warnings(printed: subprocess.CompletedProcess) -> list[str]:

@@ -91,8 +91,9 @@ def expected_errors(harness: Harness, volumes: Volumes) -> dict[str, str]:
     return errors
 
 
-def connection(host: str) -> dict[str, str]:
-    return {"AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": host})}
+def connection(url: str) -> dict[str, str]:
+    """The Connection as airflow-init writes it: the whole URL as its password (encrypted), the host name as host."""
+    return {"AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": "hooks", "password": url})}
 
 
 def run(harness: Harness, dag_id: str, volumes: Volumes, host: str) -> tuple[str, str, str]:

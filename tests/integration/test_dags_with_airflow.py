@@ -234,7 +234,7 @@ WEBHOOK = "http://127.0.0.1:9/hook"
         (
             "evidently_reporting_pipeline",
             "send_report_summary",
-            {"AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": WEBHOOK})},
+            {"AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": "hooks", "password": WEBHOOK})},
             "bridge",
             {"/data", "/models"},
             "success",

@@ -64,7 +64,7 @@ def test_a_deadline_alert_names_the_run_and_its_deadline() -> None:
     assert fields["event"] == "deadline_missed" and fields["run_url"] == "http://u/r"
 
 
-def test_the_connection_host_is_the_whole_webhook_url() -> None:
+def test_the_connection_password_is_the_whole_webhook_url() -> None:
     assert alerts.webhook_url(" https://hooks.example.test/T0/B0/token ") == "https://hooks.example.test/T0/B0/token"
     assert alerts.webhook_url("") is None
     assert alerts.webhook_url(None) is None

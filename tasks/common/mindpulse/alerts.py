@@ -68,18 +68,19 @@ def deadline_alert(*, dag_id: str, run_id: str, deadline: str, run_url: str | No
     return text, fields
 
 
-def webhook_url(host: str | None) -> str | None:
-    """The webhook URL a Connection holds (its host is the whole URL); None when it holds none.
+def webhook_url(secret: str | None) -> str | None:
+    """The webhook URL a Connection holds: its password is the whole URL (a password is the field Airflow
+    encrypts, and the token is in the URL's path); None when it holds none.
 
-    Raises ValueError, without the URL in the message (the token is in its path), when the host is not an
-    http(s) URL with a host name.
+    Raises ValueError, without the URL in the message, when it is not an http(s) URL with a host name.
     """
-    url = (host or "").strip()
+    url = (secret or "").strip()
     if not url:
         return None
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(
-            f"the host of Connection {WEBHOOK_CONNECTION} must be the whole webhook URL, starting with http or https"
+            f"the password of Connection {WEBHOOK_CONNECTION} must be the whole webhook URL, starting with http"
+            " or https"
         )
     return url

@@ -11,6 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+# Every step container carries these labels, whoever starts it: the Docker guard lets a request about a
+# container through only when it is labelled as a step, and task starts prune stopped ones by deployment.
+LABEL_PREFIX = "org.mindpulse."
+STEP_LABEL = LABEL_PREFIX + "step"
+DAG_LABEL = LABEL_PREFIX + "dag"
+DEPLOYMENT_LABEL = LABEL_PREFIX + "deployment"
+
 TMP_SIZE = "256m"
 TMP_OPTIONS = "rw,noexec,nosuid,nodev"
 PIDS_LIMIT = 512

@@ -1,0 +1,1 @@
+"""The Docker guard: the only way Airflow reaches a Docker engine (policy: what it forwards; server: how)."""

@@ -1,0 +1,5 @@
+import sys
+
+from mindpulse_guard.server import main
+
+sys.exit(main(sys.argv))

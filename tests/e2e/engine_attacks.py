@@ -1,0 +1,116 @@
+"""The attacks the e2e and cluster layers make on a live stack, and the exact answer each must get, declared once:
+the tests assert these answers, and docs/security.md's table of attacks is rendered from them
+(`python -m tests.e2e.engine_attacks` writes it; tests/e2e/test_compose_file.py fails when it differs).
+
+The attacks on an engine run inside a component (tests/e2e/attack_in_container.py) with the engine address that
+component holds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.compose_stack import TAG, Stack, run_command
+
+# What each attack from the scheduler (which runs the tasks) gets back from the Docker guard, exactly.
+GUARD_REFUSALS = {
+    "create a privileged container": "POST /containers/create: privileged containers are not allowed",
+    "bind-mount /": "POST /containers/create: a bind mount of '/' is not allowed: a step mounts only its named volumes",
+    "add SYS_ADMIN": "POST /containers/create: adding capabilities (SYS_ADMIN) is not allowed",
+    "network_mode host": "POST /containers/create: network mode 'host' is not allowed for detect_drift"
+    " (allowed: ['none'])",
+    "run an image that is not a step": f"POST /containers/create: image 'mindpulse/airflow:{TAG}' is not a MindPulse"
+    f" step image (expected mindpulse/check-production-data:{TAG}, ...)",
+    "exec into another container": "POST /containers/{victim}/exec: not an operation a MindPulse step needs",
+    "read another container's settings": "GET /containers/{victim}/json: container {victim} is not a MindPulse"
+    " step container",
+    "pull an arbitrary image": "POST /images/create: pulling 'alpine' is not allowed: this engine runs only the"
+    " images built on it by ./build_images.sh",
+}
+
+
+# What a plain container on the cluster's network gets from the broker, the registry and a worker host's engine
+# (the probes in tests/cluster/test_cluster.py print these lines).
+NEIGHBOUR_ANSWERS = {
+    "talk to Redis without its password": "redis: -NOAUTH Authentication required.",
+    "list or push images in the registry without its credential": "registry: 401 registry/2.0",
+    "talk to the registry in plain HTTP": "registry over http: 400",
+    "reach a worker host's engine on port 2375": "2375 ConnectionRefusedError",
+    "reach a worker host's engine on port 2376 (TLS)": "2376 ConnectionRefusedError",
+}
+# What airflow-init says when the UI would be published beyond this machine with the well-known password.
+DEFAULT_PASSWORD_REFUSAL = (
+    "airflow-init: ERROR: AIRFLOW_BIND_ADDRESS=0.0.0.0 publishes the UI beyond this machine, and user(s) admin still"
+    ' have the password "admin"'
+)
+
+SCRIPT = Path(__file__).parent / "attack_in_container.py"
+SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+TABLE_START, TABLE_END = "<!-- attacks: rendered by tests/e2e/engine_attacks.py -->", "<!-- end of attacks -->"
+
+
+def attack_engine(stack: Stack, service: str, victim: str) -> dict[str, Any]:
+    """attack_in_container.py, run inside `service` with the engine address it holds: what each attempt got."""
+    attack_id = uuid.uuid4().hex
+    printed = subprocess.run(
+        ["docker", "exec", "-i", "-e", f"ATTACK_ID={attack_id}", "-e", f"VICTIM={victim}", stack.container(service),
+         "python", "-"],
+        input=SCRIPT.read_text(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    created = run_command(["docker", "ps", "--all", "--quiet", "--filter", f"label=org.mindpulse.attack={attack_id}"])
+    assert created.stdout.split() == [], f"an attack from {service} created a container"
+    return json.loads(printed.stdout.strip().splitlines()[-1])
+
+
+def attack_table() -> str:
+    """docs/security.md's table: every attack the live-stack tests make, and the answer they assert."""
+    rows = [
+        (
+            name,
+            "the scheduler; a cluster worker, through its host's guard (there the images are named with the registry)",
+            f"`403 mindpulse-guard: refused {line}`",
+        )
+        for name, line in GUARD_REFUSALS.items()
+    ]
+    rows.append(
+        (
+            "use a Docker engine at all",
+            "the API server (it faces the network)",
+            "no engine socket is mounted: the client cannot connect",
+        )
+    )
+    rows.append(
+        (
+            "a privileged create glued behind an allowed ping on one connection",
+            "a client of the guard",
+            "only the ping is answered; nothing is created",
+        )
+    )
+    rows += [
+        (name, "a plain container on the cluster's network", f"`{answer}`")
+        for name, answer in NEIGHBOUR_ANSWERS.items()
+    ]
+    rows.append(
+        (
+            "log in from another machine as admin/admin",
+            "the network",
+            f"the stack does not start: `{DEFAULT_PASSWORD_REFUSAL}`",
+        )
+    )
+    lines = [TABLE_START, "| attack | from | what comes back, asserted exactly |", "|---|---|---|"]
+    lines += [f"| {name} | {source} | {answer.replace('|', '&#124;')} |" for name, source, answer in rows]
+    return "\n".join([*lines, TABLE_END])
+
+
+def render_security_doc(text: str) -> str:
+    """`text` (docs/security.md) with its table of attacks rendered anew."""
+    start, end = text.index(TABLE_START), text.index(TABLE_END) + len(TABLE_END)
+    return text[:start] + attack_table() + text[end:]
+
+
+if __name__ == "__main__":
+    SECURITY_DOC.write_text(render_security_doc(SECURITY_DOC.read_text()))

@@ -1,0 +1,215 @@
+"""The real guard image in front of the real engine: a step runs through it as the DockerOperator runs one, and
+each attack is refused with its exact reason while the same request sent straight to the engine shows that its
+target was there. Needs the images built by ./build_images.sh."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from docker.errors import APIError
+from docker.types import Mount
+
+from mindpulse import catalog, sandbox
+from mindpulse.paths import VOLUME_DIRS
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[2]
+TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
+DRIFT = catalog.step("detect_drift")
+
+
+class Guard:
+    def __init__(self, name: str, socket: Path, volumes: dict[str, str]) -> None:
+        self.name = name
+        self.socket = socket
+        self.volumes = volumes
+        self.client = docker.APIClient(base_url=f"unix://{socket}", timeout=60)
+
+    def logs(self) -> str:
+        return subprocess.run(["docker", "logs", self.name], capture_output=True, text=True).stderr
+
+
+@pytest.fixture(scope="module")
+def guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guard]:
+    """The guard image, started as docker-compose.yml starts it, its socket in a folder of this machine."""
+    run = uuid.uuid4().hex[:8]
+    socket_dir = tmp_path_factory.mktemp("guard")
+    os.chmod(socket_dir, 0o777)  # the guard's uid creates its socket here
+    volumes = {volume: f"mindpulse-guard-test-{run}-{volume}" for volume in VOLUME_DIRS}
+    for name in volumes.values():
+        subprocess.run(["docker", "volume", "create", name], capture_output=True, check=True)
+    name = f"mindpulse-guard-test-{run}"
+    started = subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--network", "none", "--read-only", "--cap-drop", "ALL",
+         "--security-opt", "no-new-privileges", "--group-add", str(os.stat("/var/run/docker.sock").st_gid),
+         "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", f"{socket_dir}:/run/mindpulse-guard",
+         "-e", f"MINDPULSE_IMAGE_TAG={TAG}",
+         *(arg for v, n in volumes.items() for arg in ("-e", f"MINDPULSE_{v.upper()}_VOLUME={n}")),
+         f"mindpulse/guard:{TAG}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    deadline = time.monotonic() + 30
+    while not (socket_dir / "docker.sock").exists():
+        logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.2)
+    guard = Guard(name, socket_dir / "docker.sock", volumes)
+    try:
+        yield guard
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "-f", *volumes.values()], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def engine() -> docker.APIClient:
+    return docker.APIClient(base_url="unix:///var/run/docker.sock", timeout=60)
+
+
+@pytest.fixture
+def bystander(engine: docker.APIClient) -> Iterator[str]:
+    """A running container that is not a step (as Airflow's PostgreSQL is), started on the engine directly."""
+    container = engine.create_container(
+        f"mindpulse/guard:{TAG}", entrypoint=["sleep", "300"], name=f"bystander-{uuid.uuid4().hex[:8]}"
+    )
+    engine.start(container["Id"])
+    try:
+        yield container["Id"]
+    finally:
+        engine.remove_container(container["Id"], force=True)
+
+
+def step_config(client: docker.APIClient, guard: Guard, **host: Any) -> dict[str, Any]:
+    """detect_drift's container as the DAG creates it (mindpulse_docker.docker_step); `host` overrides."""
+    mounts = [Mount(VOLUME_DIRS[v], guard.volumes[v], type="volume", read_only=True) for v in DRIFT.volumes]
+    host_config = client.create_host_config(
+        **{"mounts": mounts, "network_mode": "none", "mem_limit": DRIFT.memory, **sandbox.host_config(), **host}
+    )
+    return {
+        "image": f"{DRIFT.image_name}:{TAG}",
+        "command": ["--help"],
+        "labels": {sandbox.STEP_LABEL: DRIFT.name, sandbox.DEPLOYMENT_LABEL: guard.volumes["data"]},
+        "host_config": host_config,
+    }
+
+
+def containers(engine: docker.APIClient) -> set[str]:
+    return {item["Id"] for item in engine.containers(all=True)}
+
+
+def test_a_step_runs_through_the_guard_as_the_dag_runs_it(guard: Guard) -> None:
+    client = guard.client
+    assert client.ping()
+    assert client.images(name=f"{DRIFT.image_name}:{TAG}")
+    client.inspect_volume(guard.volumes["data"])
+    created = client.create_container(**step_config(client, guard))
+    stream = client.attach(created["Id"], stdout=True, stderr=True, stream=True)
+    client.start(created["Id"])
+    streamed = b"".join(stream).decode()
+    assert client.wait(created["Id"])["StatusCode"] == 0
+    assert "usage" in client.logs(created["Id"]).decode().lower()
+    assert "usage" in streamed.lower()
+    client.remove_container(created["Id"])
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ({"privileged": True}, "privileged containers are not allowed"),
+        ({"binds": ["/:/host"]}, "a bind mount of '/' is not allowed: a step mounts only its named volumes"),
+        ({"cap_add": ["SYS_ADMIN"]}, "adding capabilities (SYS_ADMIN) is not allowed"),
+        ({"network_mode": "host"}, "network mode 'host' is not allowed for detect_drift (allowed: ['none'])"),
+    ],
+)
+def test_an_escape_from_the_sandbox_is_refused_and_creates_nothing(
+    guard: Guard, engine: docker.APIClient, host: dict[str, Any], reason: str
+) -> None:
+    before = containers(engine)
+    with pytest.raises(APIError) as refused:
+        guard.client.create_container(**step_config(guard.client, guard, **host))
+    assert refused.value.response.status_code == 403
+    line = f"mindpulse-guard: refused POST /containers/create: {reason}"
+    assert refused.value.explanation == line
+    assert containers(engine) == before
+    assert line.removeprefix("mindpulse-guard: ") in guard.logs()
+    # The same request, straight to the engine, would have been taken: the refusal is the guard's.
+    config = step_config(engine, guard, **host)
+    direct = engine.create_container(**config)
+    engine.remove_container(direct["Id"], force=True)
+
+
+def test_an_image_that_is_not_a_step_is_refused(guard: Guard, engine: docker.APIClient) -> None:
+    config = {**step_config(guard.client, guard), "image": f"mindpulse/guard:{TAG}"}
+    assert engine.inspect_image(config["image"])  # it is there to be run
+    with pytest.raises(APIError, match=f"image 'mindpulse/guard:{TAG}' is not a MindPulse step image"):
+        guard.client.create_container(**config)
+
+
+def test_exec_logs_and_inspect_of_another_container_are_refused(
+    guard: Guard, engine: docker.APIClient, bystander: str
+) -> None:
+    assert engine.inspect_container(bystander)["State"]["Running"]
+    with pytest.raises(APIError, match=f"refused POST /containers/{bystander}/exec: not an operation a MindPulse step"):
+        guard.client.exec_create(bystander, ["id"])
+    for attempt in (guard.client.inspect_container, guard.client.logs, guard.client.stop):
+        with pytest.raises(APIError, match=f"container {bystander} is not a MindPulse step container"):
+            attempt(bystander)
+    assert engine.inspect_container(bystander)["State"]["Running"]
+
+
+def test_pulls_and_builds_are_refused(guard: Guard) -> None:
+    with pytest.raises(
+        APIError,
+        match=re.escape(
+            "pulling 'alpine' is not allowed: this engine runs only the images built on it by ./build_images.sh"
+        ),
+    ):
+        guard.client.pull("alpine", tag="3")
+    with pytest.raises(APIError, match="refused POST /build: not an operation a MindPulse step needs"):
+        list(guard.client.build(fileobj=io.BytesIO(b"FROM scratch\n"), tag="evil:1"))
+
+
+def test_a_smuggled_second_request_never_reaches_the_engine(guard: Guard, engine: docker.APIClient) -> None:
+    """An allowed ping with a privileged create glued behind it on the same connection: the guard forwards only
+    the ping (one request per engine connection) and answers nothing else."""
+    body = b'{"Image": "alpine", "HostConfig": {"Privileged": true}}'
+    smuggled = (
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
+        b"POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    before = containers(engine)
+    answer = exchange(guard, smuggled)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1, answer
+    assert containers(engine) == before
+    # Framed to mislead (a Content-Length beside chunks): the guard reads the chunks, as HTTP says, and judges them.
+    chunked = b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    assert exchange(guard, chunked).startswith(b"HTTP/1.1 403")
+    assert exchange(guard, b"GET /_ping HTTP/1.1\r\nnot a header\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert containers(engine) == before
+
+
+def exchange(guard: Guard, request: bytes) -> bytes:
+    """What the guard answers to `request` sent raw, until it closes the connection."""
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(30)
+        raw.connect(str(guard.socket))
+        raw.sendall(request)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    return answer

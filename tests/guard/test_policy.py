@@ -1,0 +1,170 @@
+"""The guard's rules, on requests built the way docker-py builds them for the DockerOperator (pure logic)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from docker.types import ContainerConfig, HostConfig, Mount
+from mindpulse_guard.policy import Refused, Request, Settings, check_container, decide
+
+from mindpulse import catalog, sandbox
+from mindpulse.paths import VOLUME_DIRS
+
+API = "1.45"
+SETTINGS = Settings(tag="0.1.0", volumes={volume: f"mindpulse_{volume}" for volume in VOLUME_DIRS})
+CLUSTER = Settings(tag="0.1.0", registry="mindpulse-registry:5000", volumes=SETTINGS.volumes)
+DRIFT = catalog.step("detect_drift")  # reads data only, no network
+NOTIFY = catalog.step("notify_retrain_success")  # posts to the webhook
+
+
+def create_body(step: catalog.Step = DRIFT, settings: Settings = SETTINGS, **host: Any) -> dict[str, Any]:
+    """A create request as the DockerOperator sends it for `step`; `host` overrides HostConfig arguments."""
+    mounts = [
+        Mount(target=VOLUME_DIRS[v], source=settings.volumes[v], type="volume", read_only=v not in step.writes)
+        for v in step.volumes
+    ]
+    arguments = {"mounts": mounts, "network_mode": "none", "mem_limit": step.memory, **sandbox.host_config(), **host}
+    config = ContainerConfig(
+        API,
+        settings.image(step),
+        None,
+        labels={sandbox.STEP_LABEL: step.name, sandbox.DEPLOYMENT_LABEL: "mindpulse_data"},
+        host_config=HostConfig(API, **arguments),
+    )
+    return dict(config)
+
+
+def create(body: dict[str, Any], settings: Settings = SETTINGS) -> None:
+    decide(Request("POST", f"/v{API}/containers/create?name=x", json.dumps(body).encode()), settings)
+
+
+def refusal(body: dict[str, Any], settings: Settings = SETTINGS) -> str:
+    with pytest.raises(Refused) as refused:
+        create(body, settings)
+    return str(refused.value)
+
+
+def test_the_containers_the_dags_create_are_allowed() -> None:
+    for step in catalog.STEPS:
+        create(create_body(step))
+        create(create_body(step, CLUSTER), CLUSTER)
+    create(create_body(NOTIFY, network_mode="bridge"))
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ({"privileged": True}, "privileged containers are not allowed"),
+        ({"cap_add": ["SYS_ADMIN"]}, "adding capabilities (SYS_ADMIN) is not allowed"),
+        ({"network_mode": "host"}, "network mode 'host' is not allowed for detect_drift"),
+        ({"network_mode": "bridge"}, "network mode 'bridge' is not allowed for detect_drift"),
+        ({"pid_mode": "host"}, "HostConfig.PidMode='host': a step container shares no namespace with the host"),
+        ({"ipc_mode": "host"}, "HostConfig.IpcMode='host'"),
+        ({"devices": ["/dev/sda:/dev/sda:rwm"]}, "HostConfig.Devices is not allowed"),
+        ({"binds": ["/:/host"]}, "a bind mount of '/' is not allowed"),
+        ({"binds": ["/var/run/docker.sock:/var/run/docker.sock"]}, "a bind mount of '/var/run/docker.sock'"),
+        ({"read_only": False}, "read-only root file system"),
+        ({"cap_drop": ["NET_RAW"]}, "drops every capability"),
+        ({"security_opt": ["no-new-privileges", "seccomp=unconfined"]}, "exactly the security option"),
+        ({"security_opt": []}, "exactly the security option"),
+        ({"pids_limit": -1}, "process limit"),
+        ({"port_bindings": {8080: 8080}}, "HostConfig.PortBindings is not allowed"),
+        ({"volumes_from": ["airflow-scheduler"]}, "HostConfig.VolumesFrom is not allowed"),
+        ({"tmpfs": {"/tmp": "rw", "/run": "rw"}}, "tmpfs only at /tmp"),
+    ],
+)
+def test_what_escapes_the_sandbox_is_refused(host: dict[str, Any], reason: str) -> None:
+    assert reason in refusal(create_body(**host))
+
+
+def test_only_the_steps_own_volumes_mount_and_read_only_where_it_only_reads() -> None:
+    body = create_body()
+    body["HostConfig"]["Mounts"][0]["ReadOnly"] = False
+    assert refusal(body) == "detect_drift only reads mindpulse_data: it is mounted read-only"
+    body = create_body()
+    body["HostConfig"]["Mounts"].append({"Type": "volume", "Source": "mindpulse_models", "Target": "/models"})
+    assert "detect_drift mounts only ['mindpulse_data'], not 'mindpulse_models'" in refusal(body)
+    body = create_body()
+    body["HostConfig"]["Mounts"][0].update(Type="bind", Source="/")
+    assert refusal(body) == "a bind mount of '/' is not allowed: a step mounts only its named volumes"
+    body = create_body()
+    driver = {"Name": "local", "Options": {"type": "none", "o": "bind", "device": "/"}}
+    body["HostConfig"]["Mounts"][0]["VolumeOptions"] = {"DriverConfig": driver}
+    assert refusal(body) == "a mount of 'mindpulse_data' may not configure a volume driver"
+
+
+def test_only_step_images_with_the_stacks_tag_and_their_own_label() -> None:
+    for image in ("alpine:3", "mindpulse/detect-drift:latest", "mindpulse/airflow:0.1.0", "evil/detect-drift:0.1.0"):
+        body = create_body()
+        body["Image"] = image
+        assert refusal(body).startswith(f"image {image!r} is not a MindPulse step image")
+    body = create_body()
+    body["Labels"][sandbox.STEP_LABEL] = "train_new_model"
+    assert "must carry the label org.mindpulse.step=detect_drift" in refusal(body)
+    assert "is not a MindPulse step image" in refusal(create_body(settings=SETTINGS), CLUSTER)
+    for user in ("0", "root", "0:0"):
+        assert refusal({**create_body(), "User": user}) == "a step container does not run as root"
+    assert "own entrypoint" in refusal({**create_body(), "Entrypoint": ["sh", "-c", "id"]})
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "reason"),
+    [
+        ("POST", "/v1.45/containers/abc/exec", "not an operation a MindPulse step needs"),
+        ("POST", "/v1.45/exec/abc/start", "not an operation a MindPulse step needs"),
+        ("POST", "/v1.45/build?t=x", "not an operation a MindPulse step needs"),
+        ("POST", "/v1.45/images/load", "not an operation a MindPulse step needs"),
+        ("PUT", "/v1.45/containers/abc/archive?path=/", "not an operation a MindPulse step needs"),
+        ("GET", "/v1.45/info", "not an operation a MindPulse step needs"),
+        ("POST", "/v1.45/containers/prune", "not an operation a MindPulse step needs"),
+        ("GET", "/v1.45/volumes/postgres-db", "volume 'postgres-db' is not one of the MindPulse volumes"),
+        ("GET", "/v1.45/containers/json?all=1", "needs a label filter"),
+        ("GET", "/v1.45/images/json", "needs a reference filter"),
+        ("GET", "/v1.45/images/alpine:3/json", "image 'alpine:3' is not a MindPulse step image"),
+        ("POST", "/v1.45/images/create?fromImage=alpine&tag=3", "pulling 'alpine' is not allowed"),
+        ("POST", "/v1.45/images/create?fromImage=mindpulse/detect-drift&tag=0.1.0", "pulling 'mindpulse/detect-drift'"),
+        ("POST", "/v1.45/images/create?fromSrc=-", "importing an image is not allowed"),
+    ],
+)
+def test_other_operations_are_refused_with_a_reason(method: str, target: str, reason: str) -> None:
+    with pytest.raises(Refused) as refused:
+        decide(Request(method, target), SETTINGS)
+    assert reason in str(refused.value)
+
+
+def test_what_running_and_cleaning_up_a_step_needs_is_allowed() -> None:
+    filters = json.dumps({"label": [f"{sandbox.DEPLOYMENT_LABEL}=mindpulse_data"], "status": ["exited"]})
+    for method, target in [
+        ("GET", "/_ping"),
+        ("HEAD", "/_ping"),
+        ("GET", "/v1.45/version"),
+        ("GET", f"/v1.45/containers/json?all=1&filters={filters}"),
+        ("GET", "/v1.45/images/json?filters=" + json.dumps({"reference": ["mindpulse/detect-drift:0.1.0"]})),
+        ("GET", "/v1.45/images/mindpulse/detect-drift:0.1.0/json"),
+        ("GET", "/v1.45/volumes/mindpulse_models"),
+    ]:
+        assert decide(Request(method, target), SETTINGS).container is None, target
+    for method, action in [("POST", "start"), ("POST", "attach?stream=1"), ("POST", "wait"), ("GET", "logs")]:
+        assert decide(Request(method, f"/v1.45/containers/c0ffee/{action}"), SETTINGS).container == "c0ffee"
+    assert decide(Request("DELETE", "/v1.45/containers/c0ffee"), SETTINGS).container == "c0ffee"
+    pull = "/v1.45/images/create?fromImage=mindpulse-registry:5000/mindpulse/detect-drift&tag=0.1.0"
+    assert decide(Request("POST", pull), CLUSTER).container is None
+    with pytest.raises(Refused, match="is not a MindPulse step image"):
+        decide(Request("POST", pull.replace("0.1.0", "latest")), CLUSTER)
+
+
+def test_container_operations_only_touch_step_containers() -> None:
+    check_container("c0ffee", {sandbox.STEP_LABEL: "detect_drift"})
+    for labels in (None, {}, {sandbox.STEP_LABEL: "postgres"}, {"com.docker.compose.service": "postgres"}):
+        with pytest.raises(Refused, match="container c0ffee is not a MindPulse step container"):
+            check_container("c0ffee", labels)
+
+
+def test_settings_come_from_the_stacks_environment() -> None:
+    settings = Settings.from_environ({"MINDPULSE_IMAGE_TAG": "latest", "MINDPULSE_DATA_VOLUME": "p_data"})
+    assert settings.volumes == {"data": "p_data", "models": "mindpulse_models", "reports": "mindpulse_reports"}
+    assert settings.image(DRIFT) == "mindpulse/detect-drift:latest"
+    with pytest.raises(ValueError, match="MINDPULSE_IMAGE_TAG"):
+        Settings.from_environ({})

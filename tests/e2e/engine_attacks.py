@@ -41,6 +41,16 @@ NEIGHBOUR_ANSWERS = {
     "reach a worker host's engine on port 2375": "2375 ConnectionRefusedError",
     "reach a worker host's engine on port 2376 (TLS)": "2376 ConnectionRefusedError",
 }
+# What a step container with a network (the notify steps', when a webhook is set) finds, with its code replaced by
+# an attacker's (the probe in tests/guard/test_guard_image.py prints these lines).
+STEP_ANSWERS = {
+    "find an engine's or the guard's socket": "sockets: []",
+    "reach the engine's host on port 2375": "2375 ConnectionRefusedError",
+    "reach the engine's host on port 2376 (TLS)": "2376 ConnectionRefusedError",
+    "find the Docker guard by name": "docker-guard gaierror",
+    "find the scheduler by name": "airflow-scheduler gaierror",
+    "find PostgreSQL by name": "postgres gaierror",
+}
 # What airflow-init says when the UI would be published beyond this machine with the well-known password.
 DEFAULT_PASSWORD_REFUSAL = (
     "airflow-init: ERROR: AIRFLOW_BIND_ADDRESS=0.0.0.0 publishes the UI beyond this machine, and user(s) admin still"
@@ -68,39 +78,17 @@ def attack_engine(stack: Stack, service: str, victim: str) -> dict[str, Any]:
 
 def attack_table() -> str:
     """docs/security.md's table: every attack the live-stack tests make, and the answer they assert."""
-    rows = [
-        (
-            name,
-            "the scheduler; a cluster worker, through its host's guard (there the images are named with the registry)",
-            f"`403 mindpulse-guard: refused {line}`",
-        )
-        for name, line in GUARD_REFUSALS.items()
-    ]
-    rows.append(
-        (
-            "use a Docker engine at all",
-            "the API server (it faces the network)",
-            "no engine socket is mounted: the client cannot connect",
-        )
-    )
-    rows.append(
-        (
-            "a privileged create glued behind an allowed ping on one connection",
-            "a client of the guard",
-            "only the ping is answered; nothing is created",
-        )
-    )
+    guarded = "the scheduler; a cluster worker, through its host's guard (there the images are named with the registry)"
+    step = "a step container with a network (one machine), its code replaced"
+    neighbour = "a plain container on the cluster's network"
+    rows = [(name, guarded, f"`403 mindpulse-guard: refused {line}`") for name, line in GUARD_REFUSALS.items()]
     rows += [
-        (name, "a plain container on the cluster's network", f"`{answer}`")
-        for name, answer in NEIGHBOUR_ANSWERS.items()
+        ("use a Docker engine at all", "the API server (it faces the network)", "no engine socket: it cannot connect"),
+        ("a privileged create glued behind an allowed ping", "a client of the guard", "only the ping is answered"),
     ]
-    rows.append(
-        (
-            "log in from another machine as admin/admin",
-            "the network",
-            f"the stack does not start: `{DEFAULT_PASSWORD_REFUSAL}`",
-        )
-    )
+    rows += [(name, step, f"`{answer}`") for name, answer in STEP_ANSWERS.items()]
+    rows += [(name, neighbour, f"`{answer}`") for name, answer in NEIGHBOUR_ANSWERS.items()]
+    rows.append(("log in from another machine as admin/admin", "the network", f"`{DEFAULT_PASSWORD_REFUSAL}`"))
     lines = [TABLE_START, "| attack | from | what comes back, asserted exactly |", "|---|---|---|"]
     lines += [f"| {name} | {source} | {answer.replace('|', '&#124;')} |" for name, source, answer in rows]
     return "\n".join([*lines, TABLE_END])

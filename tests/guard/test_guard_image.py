@@ -5,6 +5,7 @@ target was there. Needs the images built by ./build_images.sh."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import socket
@@ -22,12 +23,15 @@ from docker.types import Mount
 
 from mindpulse import catalog, sandbox
 from mindpulse.paths import VOLUME_DIRS
+from tests.e2e.engine_attacks import STEP_ANSWERS
 
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
 DRIFT = catalog.step("detect_drift")
+# Every container a request of this module would create carries this label, so a test sees exactly its own.
+ATTACK, RUN = "org.mindpulse.attack", uuid.uuid4().hex
 
 
 class Guard:
@@ -101,13 +105,14 @@ def step_config(client: docker.APIClient, guard: Guard, **host: Any) -> dict[str
     return {
         "image": f"{DRIFT.image_name}:{TAG}",
         "command": ["--help"],
-        "labels": {sandbox.STEP_LABEL: DRIFT.name, sandbox.DEPLOYMENT_LABEL: guard.volumes["data"]},
+        "labels": {sandbox.STEP_LABEL: DRIFT.name, sandbox.DEPLOYMENT_LABEL: guard.volumes["data"], ATTACK: RUN},
         "host_config": host_config,
     }
 
 
-def containers(engine: docker.APIClient) -> set[str]:
-    return {item["Id"] for item in engine.containers(all=True)}
+def created(engine: docker.APIClient) -> list[str]:
+    """The containers this module's requests created on the engine (other tests create theirs meanwhile)."""
+    return [item["Id"] for item in engine.containers(all=True, filters={"label": f"{ATTACK}={RUN}"})]
 
 
 def test_a_step_runs_through_the_guard_as_the_dag_runs_it(guard: Guard) -> None:
@@ -137,17 +142,16 @@ def test_a_step_runs_through_the_guard_as_the_dag_runs_it(guard: Guard) -> None:
 def test_an_escape_from_the_sandbox_is_refused_and_creates_nothing(
     guard: Guard, engine: docker.APIClient, host: dict[str, Any], reason: str
 ) -> None:
-    before = containers(engine)
     with pytest.raises(APIError) as refused:
         guard.client.create_container(**step_config(guard.client, guard, **host))
     assert refused.value.response.status_code == 403
     line = f"mindpulse-guard: refused POST /containers/create: {reason}"
     assert refused.value.explanation == line
-    assert containers(engine) == before
+    assert created(engine) == []
     assert line.removeprefix("mindpulse-guard: ") in guard.logs()
-    # The same request, straight to the engine, would have been taken: the refusal is the guard's.
-    config = step_config(engine, guard, **host)
-    direct = engine.create_container(**config)
+    # The same request, straight to the engine, is taken: the refusal is the guard's.
+    direct = engine.create_container(**step_config(engine, guard, **host))
+    assert created(engine) == [direct["Id"]]
     engine.remove_container(direct["Id"], force=True)
 
 
@@ -170,6 +174,44 @@ def test_exec_logs_and_inspect_of_another_container_are_refused(
     assert engine.inspect_container(bystander)["State"]["Running"]
 
 
+# Run inside a step container: what an attacker who took over a step's code finds.
+PROBE_FROM_A_STEP = """
+import os, socket
+sockets = ("/var/run/docker.sock", "/run/mindpulse-guard/docker.sock", "/run/dockerhost/docker.sock")
+print("sockets:", [path for path in sockets if os.path.exists(path)])
+with open("/proc/net/route") as routes:
+    gateway = next(line.split()[2] for line in routes if line.split()[1] == "00000000")
+gateway = socket.inet_ntoa(bytes.fromhex(gateway)[::-1])
+for port in (2375, 2376):
+    try:
+        socket.create_connection((gateway, port), timeout=10).close()
+        print(port, "open")
+    except OSError as error:
+        print(port, type(error).__name__)
+for name in ("docker-guard", "airflow-scheduler", "postgres"):
+    try:
+        socket.getaddrinfo(name, 80)
+        print(name, "resolves")
+    except OSError as error:
+        print(name, type(error).__name__)
+"""
+
+
+def test_a_step_with_a_network_finds_no_engine_to_talk_to() -> None:
+    """The notify step's container as the DAG runs it when a webhook is set (the sandbox, the default bridge) with
+    its code replaced: no engine socket, the engine's host answers on no Docker port, no stack service by name."""
+    notify = catalog.step("notify_retrain_success")
+    assert notify.network
+    probe = subprocess.run(
+        ["docker", "run", "--rm", "--network=bridge", *sandbox.docker_run_flags(), "--entrypoint=python",
+         f"{notify.image_name}:{TAG}", "-c", PROBE_FROM_A_STEP],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    # A refused connection is the host answering that nothing listens there.
+    assert probe.stdout.splitlines() == list(STEP_ANSWERS.values())
+
+
 def test_pulls_and_builds_are_refused(guard: Guard) -> None:
     with pytest.raises(
         APIError,
@@ -185,29 +227,62 @@ def test_pulls_and_builds_are_refused(guard: Guard) -> None:
 def test_a_smuggled_second_request_never_reaches_the_engine(guard: Guard, engine: docker.APIClient) -> None:
     """An allowed ping with a privileged create glued behind it on the same connection: the guard forwards only
     the ping (one request per engine connection) and answers nothing else."""
-    body = b'{"Image": "alpine", "HostConfig": {"Privileged": true}}'
+    # An image the engine has, labelled: were the create forwarded, the engine would make the container.
+    body = b'{"Image": "mindpulse/guard:%s", "Labels": {"%s": "%s"}, "HostConfig": {"Privileged": true}}' % (
+        TAG.encode(),
+        ATTACK.encode(),
+        RUN.encode(),
+    )
     smuggled = (
         b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
         b"POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
-    before = containers(engine)
     answer = exchange(guard, smuggled)
     assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1, answer
-    assert containers(engine) == before
+    assert created(engine) == []
     # Framed to mislead (a Content-Length beside chunks): the guard reads the chunks, as HTTP says, and judges them.
     chunked = b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
     chunked += b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     assert exchange(guard, chunked).startswith(b"HTTP/1.1 403")
     assert exchange(guard, b"GET /_ping HTTP/1.1\r\nnot a header\r\n\r\n").startswith(b"HTTP/1.1 400")
-    assert containers(engine) == before
+    assert created(engine) == []
 
 
-def exchange(guard: Guard, request: bytes) -> bytes:
-    """What the guard answers to `request` sent raw, until it closes the connection."""
+def test_a_setting_spelled_twice_is_refused_where_the_engine_would_take_the_second(
+    guard: Guard, engine: docker.APIClient
+) -> None:
+    """The engine reads JSON keys whatever their case, the last winning: a compliant HostConfig followed by a
+    privileged `hostConfig` makes a privileged container when sent straight to it. The guard refuses the body."""
+    config = step_config(engine, guard)
+    body = {
+        "Image": config["image"],
+        "Cmd": config["command"],
+        "Labels": config["labels"],
+        "HostConfig": config["host_config"],
+        "hostConfig": {**config["host_config"], "Privileged": True},
+    }
+    payload = json.dumps(body).encode()
+    request = b"POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+    request += b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(payload), payload)
+    direct = exchange(guard, request, to="/var/run/docker.sock")
+    assert direct.startswith(b"HTTP/1.1 201"), direct
+    container = json.loads(direct.split(b"\r\n\r\n", 1)[1].decode().splitlines()[-1])["Id"]
+    try:
+        assert engine.inspect_container(container)["HostConfig"]["Privileged"] is True
+    finally:
+        engine.remove_container(container, force=True)
+    answer = exchange(guard, request)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"names one setting twice ('HostConfig' and 'hostConfig')" in answer
+    assert created(engine) == []
+
+
+def exchange(guard: Guard, request: bytes, to: str | None = None) -> bytes:
+    """What the guard (or the socket `to`) answers to `request` sent raw, until it closes the connection."""
     with socket.socket(socket.AF_UNIX) as raw:
         raw.settimeout(30)
-        raw.connect(str(guard.socket))
+        raw.connect(to or str(guard.socket))
         raw.sendall(request)
         answer = b""
         while chunk := raw.recv(65536):

@@ -92,7 +92,7 @@ def test_only_the_steps_own_volumes_mount_and_read_only_where_it_only_reads() ->
     body = create_body()
     driver = {"Name": "local", "Options": {"type": "none", "o": "bind", "device": "/"}}
     body["HostConfig"]["Mounts"][0]["VolumeOptions"] = {"DriverConfig": driver}
-    assert refusal(body) == "a mount of 'mindpulse_data' may not configure a volume driver"
+    assert refusal(body) == "a mount of 'mindpulse_data' may not configure a volume driver or other mount options"
 
 
 def test_only_step_images_with_the_stacks_tag_and_their_own_label() -> None:
@@ -107,6 +107,45 @@ def test_only_step_images_with_the_stacks_tag_and_their_own_label() -> None:
     for user in ("0", "root", "0:0"):
         assert refusal({**create_body(), "User": user}) == "a step container does not run as root"
     assert "own entrypoint" in refusal({**create_body(), "Entrypoint": ["sh", "-c", "id"]})
+
+
+def test_a_setting_the_engine_would_read_under_another_spelling_is_refused() -> None:
+    """The engine (Go) matches JSON keys to settings whatever their case, the last of two winning: a body the guard
+    could read one way and the engine another is refused, not judged."""
+    body = json.dumps(create_body())
+    # A second HostConfig, privileged, after the checked one: the engine would take the second.
+    twice = body[:-1] + ', "hostConfig": {"Privileged": true}}'
+    assert refusal_of(twice) == "the create request names one setting twice ('HostConfig' and 'hostConfig')"
+    # The entrypoint rule reads "Entrypoint"; the engine reads any spelling, alone or beside it.
+    assert refusal_of(body[:-1] + ', "entrypoint": ["sh"]}') == (
+        "the create request names one setting twice ('Entrypoint' and 'entrypoint')"
+    )
+    alone = {key: value for key, value in create_body().items() if key != "Entrypoint"}
+    assert refusal_of(json.dumps({**alone, "entrypoint": ["sh"]})) == (
+        "the container has a setting 'entrypoint' a step container does not have"
+    )
+    # Inside HostConfig and a mount: a read-only root or a read-only mount undone by a second, lower-case key.
+    loose = create_body()
+    loose["HostConfig"]["readonlyRootfs"] = False
+    assert "names one setting twice ('ReadonlyRootfs' and 'readonlyRootfs')" in refusal_of(json.dumps(loose))
+    loose = create_body()
+    loose["HostConfig"]["Mounts"][0]["readOnly"] = False
+    assert "names one setting twice ('ReadOnly' and 'readOnly')" in refusal_of(json.dumps(loose))
+    loose = create_body()
+    loose["HostConfig"]["LogConfig"] = {"type": "syslog"}
+    assert refusal_of(json.dumps(loose)) == "HostConfig.LogConfig has a setting 'type' a step container does not have"
+    loose = create_body()
+    loose["HostConfig"]["MaskedPaths"] = []
+    assert "HostConfig.MaskedPaths is not allowed" in refusal_of(json.dumps(loose))
+    loose = create_body()
+    loose["NetworkingConfig"] = {"EndpointsConfig": {"mindpulse_default": {}}}
+    assert refusal_of(json.dumps(loose)) == "a step container joins no other network (mindpulse_default)"
+
+
+def refusal_of(body: str) -> str:
+    with pytest.raises(Refused) as refused:
+        decide(Request("POST", f"/v{API}/containers/create", body.encode()), SETTINGS)
+    return str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,36 @@ _HOST_CONFIG_ALLOWED = {
     "RestartPolicy",
     "Init",
 }
+# The container settings of Docker's create API, spelled as the API does (a container's Config, its HostConfig,
+# a mount): anything else in a create request is refused (see _one_reading).
+_CONFIG_KEYS = frozenset(
+    {
+        "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+        "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
+        "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+        "HostConfig", "NetworkingConfig",
+        # docker-py sends it (null) at the top level, where the engine reads no such setting.
+        "Runtime",
+    }
+)  # fmt: skip
+_HOST_CONFIG_KEYS = frozenset(
+    {
+        "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
+        "VolumeDriver", "VolumesFrom", "ConsoleSize", "Annotations", "CapAdd", "CapDrop", "CgroupnsMode", "Dns",
+        "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode",
+        "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt", "StorageOpt", "Tmpfs", "UTSMode",
+        "UsernsMode", "ShmSize", "Sysctls", "Runtime", "Isolation", "CpuShares", "Memory", "NanoCpus",
+        "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
+        "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "Devices", "DeviceCgroupRules", "DeviceRequests",
+        "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "MemorySwap", "MemorySwappiness", "OomKillDisable",
+        "PidsLimit", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "Mounts",
+        "MaskedPaths", "ReadonlyPaths", "Init",
+    }
+)  # fmt: skip
+_MOUNT_KEYS = frozenset(
+    {"Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions"}
+)
 _NETWORKS_WITHOUT = {"none"}
 _NETWORKS_WITH = {"none", "bridge", "default"}
 _ROOT_USERS = re.compile(r"^(0|root)(:.*)?$")
@@ -204,11 +234,14 @@ def _pull(request: Request, settings: Settings) -> None:
 
 def _create(request: Request, settings: Settings) -> None:
     try:
-        body = json.loads(request.body or b"{}")
+        body = json.loads(request.body or b"{}", object_pairs_hook=_one_reading)
     except ValueError:
         raise Refused("the create request's body is not JSON") from None
     if not isinstance(body, dict):
         raise Refused("the create request's body is not a JSON object")
+    _exact_keys(body, _CONFIG_KEYS, "the container")
+    if body.get("Runtime"):
+        raise Refused("a step container runs on the engine's default runtime")
     step = settings.step_of_image(str(body.get("Image", "")))
     labels = body.get("Labels") or {}
     if labels.get(sandbox.STEP_LABEL) != step.name:
@@ -217,12 +250,42 @@ def _create(request: Request, settings: Settings) -> None:
         raise Refused("a step container runs its image's own entrypoint")
     if _ROOT_USERS.match(str(body.get("User") or "")):
         raise Refused("a step container does not run as root")
-    _check_host_config(body.get("HostConfig") or {}, step, settings)
+    host = body.get("HostConfig") or {}
+    _check_host_config(host, step, settings)
+    networking = body.get("NetworkingConfig") or {}
+    _exact_keys(networking, frozenset({"EndpointsConfig"}), "NetworkingConfig")
+    others = set(networking.get("EndpointsConfig") or {}) - {host.get("NetworkMode") or "default"}
+    if others:
+        raise Refused(f"a step container joins no other network ({', '.join(sorted(others))})")
+
+
+def _one_reading(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object read as the engine (Go) reads it, or refused where Go could read it otherwise: Go matches a key
+    to a field whatever its case, and of two keys for one field the last wins, so two keys of one object that
+    differ only in case (or not at all) could hide a setting from the guard that the engine would apply."""
+    seen: dict[str, str] = {}
+    for key, _ in pairs:
+        if key.casefold() in seen:
+            raise Refused(f"the create request names one setting twice ({seen[key.casefold()]!r} and {key!r})")
+        seen[key.casefold()] = key
+    return dict(pairs)
+
+
+def _exact_keys(settings: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    """Each key spelled exactly as the engine's API does: a key in another case is a setting the guard would not
+    see under its name, yet the engine would apply."""
+    for key in settings:
+        if key not in known:
+            raise Refused(f"{where} has a setting {key!r} a step container does not have")
 
 
 def _check_host_config(host: Mapping[str, Any], step: catalog.Step, settings: Settings) -> None:
+    _exact_keys(host, _HOST_CONFIG_KEYS, "HostConfig")
     if host.get("Privileged"):
         raise Refused("privileged containers are not allowed")
+    for key in ("MaskedPaths", "ReadonlyPaths"):
+        if key in host:  # even empty: an empty list unmasks what the engine masks by default
+            raise Refused(f"HostConfig.{key} is not allowed: a step keeps the engine's default masks")
     if host.get("CapAdd"):
         raise Refused(f"adding capabilities ({', '.join(map(str, host['CapAdd']))}) is not allowed")
     for key in ("PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode"):
@@ -248,12 +311,16 @@ def _check_host_config(host: Mapping[str, Any], step: catalog.Step, settings: Se
         raise Refused(f"a step container has a process limit of at most {required['pids_limit']} (PidsLimit)")
     if set(host.get("Tmpfs") or {}) - set(required["tmpfs"]):
         raise Refused(f"a step container has a tmpfs only at {', '.join(required['tmpfs'])}")
+    _exact_keys(host.get("LogConfig") or {}, frozenset({"Type", "Config"}), "HostConfig.LogConfig")
+    _exact_keys(host.get("RestartPolicy") or {}, frozenset({"Name", "MaximumRetryCount"}), "HostConfig.RestartPolicy")
     log_driver = (host.get("LogConfig") or {}).get("Type") or ""
     if log_driver not in ("", "json-file", "local"):
         raise Refused(f"log driver {log_driver!r} is not allowed")
     restart = (host.get("RestartPolicy") or {}).get("Name") or ""
     if restart not in ("", "no"):
         raise Refused(f"restart policy {restart!r} is not allowed: a step runs once")
+    for mount in host.get("Mounts") or []:
+        _exact_keys(mount, _MOUNT_KEYS, "a mount")
     mounts = [
         (m.get("Type"), m.get("Source"), m.get("Target"), bool(m.get("ReadOnly")), m) for m in host.get("Mounts") or []
     ]
@@ -281,8 +348,9 @@ def _check_mount(
 ) -> None:
     if kind != "volume":
         raise Refused(f"a {kind} mount of {source!r} is not allowed: a step mounts only its named volumes")
-    if (mount.get("VolumeOptions") or {}).get("DriverConfig"):
-        raise Refused(f"a mount of {source!r} may not configure a volume driver")
+    if (mount.get("VolumeOptions") or {}).get("DriverConfig") or mount.get("BindOptions") or mount.get("TmpfsOptions"):
+        raise Refused(f"a mount of {source!r} may not configure a volume driver or other mount options")
+    _exact_keys(mount.get("VolumeOptions") or {}, frozenset({"NoCopy", "Labels", "DriverConfig", "Subpath"}), "a mount")
     declared = {settings.volumes[volume]: volume for volume in step.volumes}
     volume = declared.get(str(source))
     if volume is None:

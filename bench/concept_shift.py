@@ -45,7 +45,7 @@ def best_validation_score(candidates: list[Any], settings: Any) -> tuple[Any, di
 def layout_in(folder: Path) -> Any:
     from mindpulse.paths import Layout
 
-    return Layout(folder / "data", folder / "models", folder / "reports")
+    return Layout.under(folder)
 
 
 def accuracy(model: Any, frame: Any) -> float:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import peer
+from bench import overhead, peer, startup
 from bench.harness import (
     PIPELINE_STEPS,
     REPO,
@@ -29,6 +29,7 @@ from bench.harness import (
     Volumes,
     copy_folder,
     in_process,
+    make_layout,
     retrain_threshold,
     seed_model,
     seed_rows,
@@ -104,7 +105,7 @@ def one_dag_run(run: Run, airflow: Airflow, dag_id: str, seed: Path, threshold: 
         environment |= volumes.environment()
     else:
         folder = copy_folder(seed, run.folder / "peer-data")
-        environment |= {f"MINDPULSE_{kind.upper()}_DIR": str(folder / kind) for kind in ("data", "models", "reports")}
+        environment |= make_layout(folder).environment()
     seconds = airflow.call("dags", "test", dag_id, environment=environment)
     recorded = airflow.last_run(dag_id)
     if volumes is not None:
@@ -297,8 +298,9 @@ def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
                 f"{docker['wall_s']['median']:.1f} s with containers against {python['wall_s']['median']:.1f} s "
                 f"in-process. Its {count} tasks took {tasks['docker']:.1f} s against {tasks['python']:.1f} s (sums of "
                 f"the tasks' medians): {per_task:.2f} s more per task, what each container pays to start, start Python "
-                f"and import its libraries where the PythonOperator pays each import once per process (sections 1 and "
-                f"2). Airflow's work around the tasks took {around['docker']:.1f} s against {around['python']:.1f} s. "
+                f"and import its libraries where the PythonOperator pays each import once per process (sections "
+                f'"{overhead.TITLE}" and "{startup.TITLE}"). Airflow\'s work around the tasks took '
+                f"{around['docker']:.1f} s against {around['python']:.1f} s. "
                 f"The steps' bare functions sum to {entry['bare_functions_s']['median']:.1f} s: the less work a run "
                 "does, the more the fixed costs weigh."
             )

@@ -98,20 +98,21 @@ def docker(*arguments: str, timeout: int = STEP_TIMEOUT, check: bool = True) -> 
 
 
 class Volumes:
-    """Three throwaway named volumes filled from a host folder; removed with the run."""
+    """A throwaway named volume per volume of the steps, filled from a host folder; removed with the run."""
 
     def __init__(self, run: Run, source: Path) -> None:
+        from mindpulse.paths import VOLUME_DIRS
+
         token = uuid.uuid4().hex[:8]
-        self.names = {kind: f"mindpulse-bench-{token}-{kind}" for kind in ("data", "models", "reports")}
+        self.names = {kind: f"mindpulse-bench-{token}-{kind}" for kind in VOLUME_DIRS}
         for name in self.names.values():
             docker("volume", "create", name)
             run.volumes.append(name)
-        mounts = [f"--volume={name}:/{kind}" for kind, name in self.names.items()]
-        mounts += [f"--volume={source / kind}:/from/{kind}:ro" for kind in self.names]
+        mounts = self.mounts() + [f"--volume={source / kind}:/from/{kind}:ro" for kind in self.names]
         copy = " && ".join(f"cp -a /from/{kind}/. /{kind}/" for kind in self.names)
         docker(
             "run", "--rm", "--network=none", "--user=root", *mounts, f"mindpulse/family-base:{run.tag}",
-            "sh", "-c", f"{copy} && chown -R 10001:10001 /data /models /reports",
+            "sh", "-c", f"{copy} && chown -R 10001:10001 {' '.join(f'/{kind}' for kind in self.names)}",
         )  # fmt: skip
 
     def mounts(self) -> list[str]:
@@ -131,16 +132,18 @@ class Volumes:
 def make_layout(folder: Path) -> Any:
     from mindpulse.paths import Layout
 
-    for kind in ("data", "models", "reports"):
-        (folder / kind).mkdir(parents=True, exist_ok=True)
-    return Layout(folder / "data", folder / "models", folder / "reports")
+    layout = Layout.under(folder)
+    for path in layout.volume_dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    return layout
 
 
 def seed_model(folder: Path, rows: int) -> Path:
     """A first model, trained once on a small reference and shared by every size: seeding stays cheap."""
-    from mindpulse import atomic, demo_data, training
+    from mindpulse import atomic, demo_data, registry, training
 
     layout = make_layout(folder)
+    registry.establish_trust(layout)
     frame = demo_data.generate_reference(rows, 42)
     atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
     training.train_and_register(
@@ -155,8 +158,10 @@ def seed_rows(folder: Path, model_folder: Path, rows: int) -> int:
     from mindpulse import atomic, demo_data, production, schema, training
 
     layout = make_layout(folder)
-    shutil.rmtree(folder / "models")
-    shutil.copytree(model_folder / "models", folder / "models", symlinks=True)
+    # The model, and the key pair it is signed with.
+    for kind in ("models", "trust", "signing"):
+        shutil.rmtree(folder / kind)
+        shutil.copytree(model_folder / kind, folder / kind, symlinks=True)
     frame = demo_data.generate_reference(rows, 42)
     atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
     layout.production_lock.touch()
@@ -226,7 +231,7 @@ def call_step(step: str, threshold: int) -> dict[str, Any]:
 
 def in_process(step: str, folder: Path, threshold: int) -> dict[str, Any]:
     """`call_step` in a child interpreter on the host folder's data, so its peak memory is its own."""
-    environment = os.environ | {f"MINDPULSE_{kind.upper()}_DIR": str(folder / kind) for kind in PIPELINE_VOLUMES}
+    environment = os.environ | make_layout(folder).environment()
     script = (
         "import json, sys; sys.path.insert(0, sys.argv[1]); from bench import harness; "
         "print(json.dumps(harness.call_step(sys.argv[2], int(sys.argv[3]))))"
@@ -241,9 +246,6 @@ def in_process(step: str, folder: Path, threshold: int) -> dict[str, Any]:
     if completed.returncode != 0:
         raise RuntimeError(f"{step} in-process failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-PIPELINE_VOLUMES = ("data", "models", "reports")
 
 
 def in_container(run: Run, step: str, volumes: Volumes, threshold: int) -> dict[str, Any]:

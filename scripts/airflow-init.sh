@@ -5,11 +5,12 @@
 #   1. the Docker socket: the Docker guard (uid 10002 plus group DOCKER_GID) must be able to use it
 #   2. ownership: Airflow's log volume for AIRFLOW_UID; the data, models and reports volumes for the
 #      user the step containers run as (MINDPULSE_TASK_USER, default the images' uid 10001)
-#   3. demo seeding: an empty data volume is marked for the one-shot demo-bootstrap and demo-traffic
+#   3. the model-signing key pair in the trust and signing volumes, when there is none (mindpulse.signing)
+#   4. demo seeding: an empty data volume is marked for the one-shot demo-bootstrap and demo-traffic
 #      services, which seed it and clear the mark; a volume with data is never seeded
-#   4. as AIRFLOW_UID: `airflow db migrate`, and the admin user when it does not exist yet; published beyond
+#   5. as AIRFLOW_UID: `airflow db migrate`, and the admin user when it does not exist yet; published beyond
 #      127.0.0.1 (AIRFLOW_BIND_ADDRESS), refuses to go on while an admin user has the password "admin"
-#   5. the Airflow Connection mindpulse_webhook from MINDPULSE_WEBHOOK_URL (alerts and summaries post to it)
+#   6. the Airflow Connection mindpulse_webhook from MINDPULSE_WEBHOOK_URL (alerts and summaries post to it)
 set -Eeuo pipefail
 
 log() { echo "airflow-init: $*"; }
@@ -65,7 +66,28 @@ for volume in data models reports; do
 done
 log "volumes data, models, reports: owned by $task_uid:$task_gid, the user of the step containers"
 
-# --- 3. demo seeding ---------------------------------------------------------------------------
+# --- 3. the model-signing key pair (mindpulse.signing) -----------------------------------------
+# Made once, as the step user (who also signs the versions already on the models volume the first time:
+# registry.establish_trust). Then the public key is root's, so not even a step that mounted the trust volume
+# writable could swap it, and the private key is readable by the steps' group only.
+for volume in trust signing; do
+  [[ -d $volumes_root/$volume ]] || die "$volumes_root/$volume is not mounted (the mindpulse_$volume volume)"
+  chown "$task_uid:$task_gid" "$volumes_root/$volume"
+done
+as_task=(setpriv --reuid="$task_uid" --regid="$task_gid" --clear-groups --)
+if ! trust_log=$(env MINDPULSE_MODELS_DIR="$volumes_root/models" MINDPULSE_TRUST_DIR="$volumes_root/trust" \
+  MINDPULSE_SIGNING_DIR="$volumes_root/signing" "${as_task[@]}" python -c \
+  'from mindpulse import registry, paths; registry.establish_trust(paths.Layout.from_env())' 2>&1); then
+  die "the model-signing key pair: $(tail -n 1 <<<"$trust_log")"
+fi
+[[ -z $trust_log ]] || log "$trust_log"
+chown -R 0:0 "$volumes_root/trust"
+chmod 0755 "$volumes_root/trust" && chmod 0644 "$volumes_root/trust"/*
+chown -R "0:$task_gid" "$volumes_root/signing"
+chmod 0750 "$volumes_root/signing" && chmod 0440 "$volumes_root/signing"/*
+log "model-signing key pair: public key in the trust volume (root's), private key in the signing volume"
+
+# --- 4. demo seeding ---------------------------------------------------------------------------
 if [[ ${MINDPULSE_DEMO_SEED:-true} != true ]]; then
   log "demo seeding: off (MINDPULSE_DEMO_SEED=${MINDPULSE_DEMO_SEED})"
 elif [[ -e $seed_mark ]]; then
@@ -78,7 +100,7 @@ else
   log "demo seeding: the data volume is empty; demo-bootstrap and demo-traffic will seed it"
 fi
 
-# --- 4. the metadata database and the admin user -----------------------------------------------
+# --- 5. the metadata database and the admin user -----------------------------------------------
 as_airflow() {
   setpriv --reuid="$airflow_uid" --regid=0 --clear-groups -- "$@"
 }
@@ -133,7 +155,7 @@ if [[ $admin_password == admin ]]; then
 ###########################################################################################
 EOF
 fi
-# --- 5. the webhook Connection ------------------------------------------------------------------
+# --- 6. the webhook Connection ------------------------------------------------------------------
 # Through the ORM, not `airflow connections add`: the CLI prints the host (the URL, with its token) and
 # records its command line in the audit log. The URL is never echoed.
 # The whole URL is the Connection's password, which Airflow encrypts with the Fernet key; the host shows only the

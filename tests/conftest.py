@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from mindpulse import signing
 from mindpulse.paths import Layout
 
 
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
-    """Empty data, models and reports folders, laid out like the three volumes."""
-    folders = Layout(tmp_path / "data", tmp_path / "models", tmp_path / "reports")
-    for folder in (folders.data_dir, folders.models_dir, folders.reports_dir):
+    """Empty folders laid out like the volumes, and a model-signing key pair in the trust and signing ones
+    (as airflow-init leaves an install)."""
+    folders = Layout.under(tmp_path)
+    for folder in folders.volume_dirs.values():
         folder.mkdir()
+    signing.ensure_keys(folders)
     return folders

@@ -56,9 +56,6 @@ CURRENT_MODEL = Asset(name="mindpulse_current_model", uri="file:///models/curren
 MODEL_CHANGES = AssetAlias(name="mindpulse_model_changes")
 
 # python: the benchmark's peer only (mindpulse_python_runner), never a deployment.
-# Labels on every step container. The data volume's name tells apart deployments sharing one engine (each
-# has its own volumes), so one deployment never removes another's containers.
-# python: the benchmark's peer only (mindpulse_python_runner), never a deployment.
 RUNNERS = ("docker", "kubernetes", "python")
 
 

@@ -5,7 +5,7 @@ is the local one; on the Celery cluster (mindpulse_cluster) each worker host's o
 has the shared volumes and can get the image.
 
 Configuration, read when the DAG file is parsed:
-- MINDPULSE_{DATA,MODELS,REPORTS}_VOLUME
+- MINDPULSE_{DATA,MODELS,REPORTS,TRUST,SIGNING}_VOLUME
                                    names of the named volumes (default mindpulse_data, ...)
 - MINDPULSE_TASK_USER              user the step containers run as (default: the images' own non-root user)
 - MINDPULSE_LEFTOVER_CONTAINER_HOURS
@@ -33,15 +33,13 @@ from mindpulse_cluster import ClusterSettingError, check_worker_host, runs_on_ce
 from mindpulse_dag_support import step_arguments, step_environment
 
 from mindpulse import alerts, catalog, sandbox
-from mindpulse.paths import VOLUME_DIRS
+from mindpulse.paths import VOLUME_DIRS, volume_name
 from mindpulse.sandbox import DEPLOYMENT_LABEL
 
 log = logging.getLogger(__name__)
 
 # The named volume behind each of the steps' volumes.
-_VOLUME_NAMES = {
-    volume: os.environ.get(f"MINDPULSE_{volume.upper()}_VOLUME", f"mindpulse_{volume}") for volume in VOLUME_DIRS
-}
+_VOLUME_NAMES = {volume: volume_name(volume) for volume in VOLUME_DIRS}
 # The data volume's name tells apart deployments sharing one engine (each has its own volumes), so one
 # deployment never removes another's containers.
 DEPLOYMENT = _VOLUME_NAMES["data"]

@@ -11,7 +11,7 @@ folder exists (mindpulse.protocol). docs/kubernetes.md says how to deploy it.
 
 Configuration, all read when the DAG file is parsed:
 - MINDPULSE_NAMESPACE              namespace of the step pods (default mindpulse)
-- MINDPULSE_{DATA,MODELS,REPORTS}_CLAIM
+- MINDPULSE_{DATA,MODELS,REPORTS,TRUST,SIGNING}_CLAIM
                                    the PersistentVolumeClaims behind the volumes (default mindpulse-data, ...)
 - MINDPULSE_SERVICE_ACCOUNT        service account of the step pods (default: the namespace's default); the
                                    pods get no API token either way

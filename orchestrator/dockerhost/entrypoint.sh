@@ -41,13 +41,17 @@ until docker info >/dev/null 2>&1; do
   sleep 0.5
 done
 
-for volume in data models reports; do
+# The model-signing key pair (mindpulse.signing) comes the same way, from the stack's trust and signing volumes
+# mounted read-only at $MINDPULSE_KEYS_MOUNT (default /mindpulse-keys).
+keys=${MINDPULSE_KEYS_MOUNT:-/mindpulse-keys}
+for volume in data models reports trust signing; do
+  case $volume in trust | signing) folder=$keys/$volume ;; *) folder=$shared/$volume ;; esac
   name=$(printenv "MINDPULSE_$(echo "$volume" | tr a-z A-Z)_VOLUME" || echo "mindpulse_$volume")
-  if [ ! -d "$shared/$volume" ]; then
-    log "no shared storage at $shared/$volume: volume $name is not created"
+  if [ ! -d "$folder" ]; then
+    log "no shared storage at $folder: volume $name is not created"
   elif ! docker volume inspect "$name" >/dev/null 2>&1; then
-    docker volume create --driver local --opt type=none --opt o=bind --opt "device=$shared/$volume" "$name" >/dev/null
-    log "volume $name -> $shared/$volume"
+    docker volume create --driver local --opt type=none --opt o=bind --opt "device=$folder" "$name" >/dev/null
+    log "volume $name -> $folder"
   fi
 done
 log "engine ready"

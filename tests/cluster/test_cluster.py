@@ -11,6 +11,7 @@ it trains; the bad inputs a worker host checks before it starts a step.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import ssl
@@ -82,7 +83,19 @@ class Cluster(Stack):
         )
 
     def layout(self) -> Layout:
-        return Layout(self.shared / "data", self.shared / "models", self.shared / "reports")
+        """The shared storage as the steps see it, with the install's public key copied out of the trust volume
+        (an engine volume, not shared storage) so that the live model can be verified here."""
+        trust = self.shared.parent / "trust"
+        if not trust.is_dir():
+            volume = f"{self.settings['MINDPULSE_TRUST_VOLUME']}:/trust:ro"
+            image = f"mindpulse/family-base:{TAG}"
+            key = run_command(
+                ["docker", "run", "--rm", "--network", "none", "-v", volume, image, "cat", "/trust/model-signing.pub"]
+            )
+            assert key.returncode == 0, key.stderr
+            trust.mkdir()
+            (trust / "model-signing.pub").write_text(key.stdout)
+        return dataclasses.replace(Layout.under(self.shared), trust_dir=trust)
 
 
 @pytest.fixture(scope="module")
@@ -363,7 +376,7 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
 
     assert state == "success", cluster.instances(token, RETRAIN, run_id)
     assert retried["try_number"] >= 2 and retried["hostname"] not in ("", train["hostname"]), retried
-    verified_model_path(layout)  # raises when the live model does not match its checksum
+    verified_model_path(layout)  # raises when the live model does not match its signature or checksum
     assert current_version(layout) is not None and current_version(layout) >= (live_before or "")
     assert sorted(_appended_rows(layout)) == before, "0 rows lost, 0 counted twice"
 

@@ -22,6 +22,8 @@ from typing import Any, ClassVar
 
 import pytest
 
+from mindpulse.paths import VOLUME_DIRS
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
@@ -87,9 +89,7 @@ class Stack:
             "MINDPULSE_IMAGE_TAG": TAG,
             "MINDPULSE_SHARED_DIR": str(shared),
             "MINDPULSE_CONTAINER_PREFIX": f"{project}-",
-            "MINDPULSE_DATA_VOLUME": f"{project}_data",
-            "MINDPULSE_MODELS_VOLUME": f"{project}_models",
-            "MINDPULSE_REPORTS_VOLUME": f"{project}_reports",
+            **{f"MINDPULSE_{volume.upper()}_VOLUME": f"{project}_{volume}" for volume in VOLUME_DIRS},
             "EVIDENTLY_UI_PORT": str(free_port()),
             **extra(project),
         }

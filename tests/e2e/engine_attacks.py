@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.compose_stack import TAG, Stack, run_command
+from tests.e2e.model_attacks import MODEL_ANSWERS
 
 # What each attack from the scheduler (which runs the tasks) gets back from the Docker guard, exactly.
 GUARD_REFUSALS = {
@@ -88,6 +89,8 @@ def attack_table() -> str:
     ]
     rows += [(name, step, f"`{answer}`") for name, answer in STEP_ANSWERS.items()]
     rows += [(name, neighbour, f"`{answer}`") for name, answer in NEIGHBOUR_ANSWERS.items()]
+    writer = "a holder of the models volume (the step user, models and trust volumes writable)"
+    rows += [(name, writer, f"`{answer.format(version='vNNNN')}`") for name, answer in MODEL_ANSWERS.items()]
     rows.append(("log in from another machine as admin/admin", "the network", f"`{DEFAULT_PASSWORD_REFUSAL}`"))
     lines = [TABLE_START, "| attack | from | what comes back, asserted exactly |", "|---|---|---|"]
     lines += [f"| {name} | {source} | {answer.replace('|', '&#124;')} |" for name, source, answer in rows]

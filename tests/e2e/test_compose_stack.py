@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from mindpulse import catalog
+from mindpulse.paths import VOLUME_DIRS
 from tests.e2e import alert_receiver
 from tests.e2e.chromium import Chromium
 from tests.e2e.compose_stack import (
@@ -39,6 +40,7 @@ from tests.e2e.compose_stack import (
     run_command,
 )
 from tests.e2e.engine_attacks import DEFAULT_PASSWORD_REFUSAL, GUARD_REFUSALS, attack_engine
+from tests.e2e.model_attacks import MODEL_ANSWERS, attack_live_model
 from tests.integration.airflow_harness import RETRAIN_STEPS
 
 SEEDED_ROWS = 1500
@@ -99,7 +101,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         stack.compose("down", "--remove-orphans", timeout=300)
         # Step containers are the engine's, not the project's: one still running (a run cut short)
         # would hold the volumes.
-        for volume in (stack.settings[f"MINDPULSE_{kind}_VOLUME"] for kind in ("DATA", "MODELS", "REPORTS")):
+        for volume in (stack.settings[f"MINDPULSE_{kind.upper()}_VOLUME"] for kind in VOLUME_DIRS):
             leftovers = run_command(["docker", "ps", "--all", "--quiet", "--filter", f"volume={volume}"]).stdout.split()
             if leftovers:
                 run_command(["docker", "rm", "--force", *leftovers])
@@ -428,6 +430,20 @@ def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
     assert [image for image in created if image in retrain_images] == [f"mindpulse/check-production-data:{TAG}"] * 2
     assert _history(stack, token) == before
     assert run_command([*snapshot, "python", "-c", SNAPSHOT]).stdout == files
+
+
+@pytest.mark.e2e
+def test_a_crafted_model_with_its_checksum_recomputed_is_refused_and_never_unpickled(stack: Stack) -> None:
+    """Issue 20's model attack: the keys airflow-init made, the real step image, the README's `docker run`."""
+    found = attack_live_model(stack)
+
+    planted, version = found["planted"], found["planted"]["version"]
+    assert found["unverified"] == {"checksum_holds": True, "pickle_ran": True}, "the attack did not land"
+    [answer, trust_answer] = MODEL_ANSWERS.values()
+    assert found["exit_code"] == 1 and found["stderr"] == [answer.format(version=version)], found
+    assert found["data_unchanged"] and not found["pickle_ran_in_step"]
+    assert planted["trust"] == trust_answer
+    assert stack.exec("airflow-scheduler", "true").returncode == 0  # the stack is still there for the next tests
 
 
 @pytest.mark.e2e

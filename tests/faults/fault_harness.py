@@ -21,6 +21,7 @@ from docker.errors import APIError
 from docker.models.containers import Container
 
 from mindpulse import catalog, sandbox
+from mindpulse.paths import VOLUME_DIRS
 from tests.integration.airflow_harness import TAG, TOOL_IMAGE, Harness, Volumes
 
 RUN_STAMP = "20261127_120000"
@@ -70,7 +71,7 @@ def rows(path):
 
 def inspect(root, load):
     base = Path(root)
-    layout = Layout(base / "data", base / "models", base / "reports")
+    layout = Layout.under(base)
     files, sizes, problems = {}, {}, []
     for volume in ("data", "models", "reports"):
         for folder, dirs, names in os.walk(base / volume):
@@ -153,6 +154,8 @@ print(json.dumps({root: inspect(root, load) for root in sys.argv[2:]}))
 # checked instead (JSON, checksums), and the registry's decisions are compared without the times.
 VARYING = (
     re.compile(r"/models/versions/v\d+/metadata\.json"),
+    # ... and so its signature does (mindpulse.signing).
+    re.compile(r"/models/versions/v\d+/metadata\.json\.sig"),
     # The MLflow signature records when it was written (utc_time_created), like metadata.json's created_at.
     re.compile(r"/models/versions/v\d+/MLmodel"),
     re.compile(r"/models/audit\.jsonl"),
@@ -264,16 +267,11 @@ class FaultHarness(Harness):
 
     def copy_into(self, source: Volumes, target: Volumes) -> Volumes:
         """Copy the files of `source` into the existing, empty volumes `target`, owned by the step user."""
-        sources = {
-            source.data: {"bind": "/from/data", "mode": "ro"},
-            source.models: {"bind": "/from/models", "mode": "ro"},
-            source.reports: {"bind": "/from/reports", "mode": "ro"},
-        }
-        script = "for v in data models reports; do cp -a /from/$v/. /$v/ && chown 10001:10001 /$v; done"
+        script = f"{target.copy_script()} && chown 10001:10001 {' '.join(VOLUME_DIRS.values())}"
         self.client.containers.run(
             TOOL_IMAGE,
             ["sh", "-c", script],
-            volumes=target.binds("rw") | sources,
+            volumes=target.binds("rw") | source.sources(),
             user="root",
             network_mode="none",
             remove=True,
@@ -373,13 +371,13 @@ class FaultHarness(Harness):
     # --- inspection -----------------------------------------------------------------------------
     def inspect(self, *volume_sets: Volumes, load_model: bool = False) -> list[State]:
         """Inspect volume sets, read-only; `load_model` loads the live model in the ml image (else its
-        checksum is verified, which the base image can do)."""
+        signature and checksum are verified, which the base image can do)."""
         binds: dict[str, dict[str, str]] = {}
         roots = []
         for number, volumes in enumerate(volume_sets):
             roots.append(f"/s{number}")
-            for volume in ("data", "models", "reports"):
-                binds[getattr(volumes, volume)] = {"bind": f"/s{number}/{volume}", "mode": "ro"}
+            for volume, name in volumes.names.items():
+                binds[name] = {"bind": f"/s{number}/{volume}", "mode": "ro"}
         image = f"mindpulse/family-ml:{TAG}" if load_model else TOOL_IMAGE
         output = self.client.containers.run(
             image,

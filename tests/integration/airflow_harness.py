@@ -21,6 +21,7 @@ import docker
 import pytest
 
 from mindpulse import catalog
+from mindpulse.paths import VOLUME_DIRS
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("MINDPULSE_IMAGE_TAG") or (REPO / "VERSION").read_text().strip()
@@ -33,7 +34,7 @@ EXECUTE_TASK = Path(__file__).with_name("execute_task.py")
 SNAPSHOT_SCRIPT = """
 import hashlib, json, os
 files = {}
-for root in ("/data", "/models", "/reports"):
+for root in ("/data", "/models", "/reports", "/trust", "/signing"):
     for folder, dirs, names in os.walk(root):
         for name in dirs + names:
             path = os.path.join(folder, name)
@@ -48,24 +49,32 @@ print(json.dumps(files))
 
 @dataclass(frozen=True)
 class Volumes:
+    """One named volume per volume of the steps (mindpulse.paths.VOLUME_DIRS), in that order."""
+
     data: str
     models: str
     reports: str
+    trust: str
+    signing: str
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {volume: getattr(self, volume) for volume in VOLUME_DIRS}
 
     def environment(self) -> dict[str, str]:
         """What tells the DAGs (and this test's containers) to use these volumes."""
-        return {
-            "MINDPULSE_DATA_VOLUME": self.data,
-            "MINDPULSE_MODELS_VOLUME": self.models,
-            "MINDPULSE_REPORTS_VOLUME": self.reports,
-        }
+        return {f"MINDPULSE_{volume.upper()}_VOLUME": name for volume, name in self.names.items()}
 
     def binds(self, mode: str) -> dict[str, dict[str, str]]:
-        return {
-            self.data: {"bind": "/data", "mode": mode},
-            self.models: {"bind": "/models", "mode": mode},
-            self.reports: {"bind": "/reports", "mode": mode},
-        }
+        return {name: {"bind": VOLUME_DIRS[volume], "mode": mode} for volume, name in self.names.items()}
+
+    def copy_script(self) -> str:
+        """Copies every volume's files from /from/<volume> (see `sources`) to its mount point."""
+        return " && ".join(f"cp -a /from/{volume}/. {VOLUME_DIRS[volume]}/" for volume in VOLUME_DIRS)
+
+    def sources(self) -> dict[str, dict[str, str]]:
+        """These volumes, read-only at /from/<volume>: what `copy_script` copies from."""
+        return {name: {"bind": f"/from/{volume}", "mode": "ro"} for volume, name in self.names.items()}
 
 
 @dataclass(frozen=True)
@@ -92,29 +101,20 @@ class Harness:
 
     # --- volumes --------------------------------------------------------------------------------
     def new_volumes(self, name: str) -> Volumes:
-        volumes = Volumes(*(f"{self.prefix}-{name}-{kind}" for kind in ("data", "models", "reports")))
-        for volume in (volumes.data, volumes.models, volumes.reports):
+        volumes = Volumes(*(f"{self.prefix}-{name}-{kind}" for kind in VOLUME_DIRS))
+        for volume in volumes.names.values():
             self.client.volumes.create(volume)
             self.created.append(volume)
         return volumes
 
     def copy_of(self, source: Volumes, name: str) -> Volumes:
-        """New volumes with the files of `source`. Mounted at the images' /data, /models and /reports, so a
+        """New volumes with the files of `source`. Mounted at the images' mount points (/data, ...), so a
         new volume starts out owned by the step user, as in production."""
         target = self.new_volumes(name)
-        sources = {
-            source.data: {"bind": "/from/data", "mode": "ro"},
-            source.models: {"bind": "/from/models", "mode": "ro"},
-            source.reports: {"bind": "/from/reports", "mode": "ro"},
-        }
         self.client.containers.run(
             TOOL_IMAGE,
-            [
-                "sh",
-                "-c",
-                "cp -a /from/data/. /data/ && cp -a /from/models/. /models/ && cp -a /from/reports/. /reports/",
-            ],
-            volumes=target.binds("rw") | sources,
+            ["sh", "-c", target.copy_script()],
+            volumes=target.binds("rw") | source.sources(),
             user="root",
             network_mode="none",
             remove=True,

@@ -328,7 +328,7 @@ class Outcome:
 def _all_volumes(volumes: list[Volumes], mode: str) -> dict[str, dict[str, str]]:
     binds = {}
     for index, case in enumerate(volumes):
-        for kind, name in (("data", case.data), ("models", case.models), ("reports", case.reports)):
+        for kind, name in case.names.items():
             binds[name] = {"bind": f"/cases/{index:02d}/{kind}", "mode": mode}
     return binds
 
@@ -341,7 +341,7 @@ def _prepare(harness: Harness, base: Volumes, volumes: list[Volumes], good: dict
     with tarfile.open(fileobj=archive, mode="w") as tar:
         for index, case in enumerate(CASES):
             target = f"/cases/{index:02d}/data/{case.file}"
-            script.append(f"for kind in data models reports; do cp -a /base/$kind/. /cases/{index:02d}/$kind/; done")
+            script.append(f"for kind in {' '.join(base.names)}; do cp -a /base/$kind/. /cases/{index:02d}/$kind/; done")
             replacement = case.make(good[case.file])
             if replacement == "directory":
                 script.append(f"rm -f {target} && mkdir {target} && chown 10001:10001 {target}")
@@ -357,9 +357,7 @@ def _prepare(harness: Harness, base: Volumes, volumes: list[Volumes], good: dict
             member.size = len(content.encode())
             tar.addfile(member, io.BytesIO(content.encode()))
     binds = _all_volumes(volumes, "rw") | {
-        base.data: {"bind": "/base/data", "mode": "ro"},
-        base.models: {"bind": "/base/models", "mode": "ro"},
-        base.reports: {"bind": "/base/reports", "mode": "ro"},
+        name: {"bind": f"/base/{kind}", "mode": "ro"} for kind, name in base.names.items()
     }
     container = harness.client.containers.create(
         TOOL_IMAGE, ["sh", "-c", "sh /inputs/prepare.sh && python /inputs/snapshot.py"],

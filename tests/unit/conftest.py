@@ -15,7 +15,7 @@ SEEDED_ROWS = 3000
 def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     """Reference data and a first model, made once per session; tests get copies."""
     root = tmp_path_factory.mktemp("seeded")
-    template = Layout(root / "data", root / "models", root / "reports")
+    template = Layout.under(root)
     template.reports_dir.mkdir(parents=True)
     demo.bootstrap(template, reference_rows=SEEDED_ROWS, seed=7, selection_metric="accuracy")
     return template
@@ -23,12 +23,8 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Layout:
 
 @pytest.fixture
 def seeded(seeded_template: Layout, tmp_path: Path) -> Layout:
-    """A layout with 3000 reference rows and model v0001 live, private to the test."""
-    copy = Layout(tmp_path / "data", tmp_path / "models", tmp_path / "reports")
-    for source, target in zip(
-        (seeded_template.data_dir, seeded_template.models_dir, seeded_template.reports_dir),
-        (copy.data_dir, copy.models_dir, copy.reports_dir),
-        strict=True,
-    ):
-        shutil.copytree(source, target, symlinks=True)
+    """A layout with 3000 reference rows, model v0001 live and the key pair it is signed with, private to the test."""
+    copy = Layout.under(tmp_path)
+    for volume, source in seeded_template.volume_dirs.items():
+        shutil.copytree(source, copy.volume_dirs[volume], symlinks=True)
     return copy

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mindpulse import catalog, production, registry, retention
+from mindpulse import catalog, production, registry, retention, signing
 from mindpulse.paths import METADATA_FILE, MODEL_FILE, TEMP_SUFFIX, Layout, temp_prefix, trash_name, utc_stamp
 from mindpulse.protocol import StepError
 from mindpulse.retention import apply_retention, plan
@@ -36,6 +36,7 @@ def make_version(layout: Layout, number: int, created: datetime, production_stam
     (folder / METADATA_FILE).write_text(
         json.dumps(metadata | {"model_sha256": registry.file_sha256(folder / MODEL_FILE)})
     )
+    signing.sign(layout, folder / METADATA_FILE)
     return version
 
 

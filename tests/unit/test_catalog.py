@@ -15,6 +15,7 @@ import pytest
 
 from mindpulse import catalog, results
 from mindpulse.parameters import Parameter
+from mindpulse.paths import VOLUME_DIRS
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = {step.name: step for step in catalog.STEPS}
@@ -123,8 +124,16 @@ def _pipelines() -> list[catalog.Pipeline]:
 def test_every_family_is_known_and_every_volume_is_named() -> None:
     for step in catalog.STEPS:
         assert step.family in catalog.FAMILIES, step.name
-        assert set(step.volumes) <= {"data", "models", "reports"}, step.name
+        assert set(step.volumes) <= set(VOLUME_DIRS), step.name
         assert not set(step.reads) & set(step.writes), f"{step.name}: a volume is read-only or writable, not both"
+
+
+def test_only_the_steps_that_register_models_see_the_private_key_and_only_the_bootstrap_writes_keys() -> None:
+    assert {step.name for step in catalog.STEPS if "signing" in step.volumes} == {"train_new_model", "bootstrap"}
+    assert {step.name for step in catalog.STEPS if {"trust", "signing"} & set(step.writes)} == {"bootstrap"}
+    for step in catalog.STEPS:
+        if "signing" in step.volumes:
+            assert "trust" in step.volumes, f"{step.name} signs, so it loads the champion it compares with"
 
 
 # --- the trigger forms ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def small_snapshot(seed: int) -> Snapshot:
 
 def add(reports_dir: Path, kind: str, stamp: str, seed: int) -> bool:
     """One report step's part, in a process of its own."""
-    layout = Layout(reports_dir.parent / "data", reports_dir.parent / "models", reports_dir)
+    layout = Layout.under(reports_dir.parent)
     return evidently_workspace.add_snapshot(layout, kind, stamp, small_snapshot(seed), "v0003")
 
 

@@ -26,7 +26,7 @@ SHORT_WRITE = textwrap.dedent(
     from mindpulse.protocol import StepError
 
     root = Path(sys.argv[1])
-    layout = Layout(root / "data", root / "models", root / "reports")
+    layout = Layout.under(root)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
     room = int(sys.argv[2])
     resource.setrlimit(resource.RLIMIT_FSIZE, (layout.audit_log.stat().st_size + room, resource.RLIM_INFINITY))

@@ -124,7 +124,7 @@ def test_max_reports_below_one_is_refused_and_nothing_deleted(layout: Layout, ma
 
 
 def test_a_missing_reports_folder_deletes_nothing(tmp_path: Path) -> None:
-    layout = Layout(tmp_path / "data", tmp_path / "models", tmp_path / "reports")
+    layout = Layout.under(tmp_path)
 
     [max_reports] = catalog.step("cleanup_old_reports").parameters
 

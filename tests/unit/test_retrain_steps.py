@@ -10,7 +10,7 @@ import os
 import pandas as pd
 import pytest
 
-from mindpulse import catalog, datasets, demo, merge, production, registry, results, schema, training, triggers
+from mindpulse import catalog, datasets, demo, merge, production, registry, results, schema, signing, training, triggers
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo, StepError
 
@@ -293,6 +293,7 @@ def test_the_drawdown_of_the_live_model_raises_the_floor_of_the_next_challenger(
     live = registry.current_metadata(seeded)
     live["gate"] = {"drawdown": 0.01}  # as if earlier promotions had spent the whole loss budget
     (seeded.versions_dir / "v0001" / "metadata.json").write_text(json.dumps(live))
+    signing.sign(seeded, seeded.versions_dir / "v0001" / "metadata.json")  # as if registered so
 
     result = train(seeded)
 

@@ -14,7 +14,7 @@ from mlflow.models import Model, validate_schema
 from mlflow.models.signature import ModelSignature
 from mlflow.models.utils import _enforce_schema
 
-from mindpulse import protocol, registry, schema, signature, training
+from mindpulse import protocol, registry, schema, signature, signing, training
 from mindpulse.paths import DIR_ENVS, INPUT_EXAMPLE_FILE, METADATA_FILE, SIGNATURE_FILE, Layout
 from mindpulse.protocol import StepError
 
@@ -114,9 +114,8 @@ def test_a_malformed_signature_makes_loading_the_model_fail_naming_the_file(
 def test_a_step_that_loads_a_model_with_a_malformed_signature_exits_with_one_error_line(
     seeded: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    volumes = (seeded.data_dir, seeded.models_dir, seeded.reports_dir)
-    for variable, folder in zip(DIR_ENVS.values(), volumes, strict=True):
-        monkeypatch.setenv(variable, str(folder))
+    for volume, folder in seeded.volume_dirs.items():
+        monkeypatch.setenv(DIR_ENVS[volume], str(folder))
     path = live_folder(seeded) / SIGNATURE_FILE
     path.write_text("{")
 
@@ -136,6 +135,7 @@ def test_a_version_registered_before_signatures_still_loads(seeded: Layout) -> N
     metadata = json.loads((folder / METADATA_FILE).read_text())
     del metadata["signature_sha256"]
     (folder / METADATA_FILE).write_text(json.dumps(metadata))
+    signing.sign(seeded, folder / METADATA_FILE)  # as airflow-init signs such a version once (establish_trust)
 
     assert registry.verified_signature(seeded, folder.name) is None
     rows = schema.load_reference(seeded.reference_data).head(3)[list(schema.FEATURES)]

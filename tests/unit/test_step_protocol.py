@@ -163,8 +163,8 @@ def test_an_os_error_with_two_files_names_both() -> None:
 def test_main_calls_the_declared_function_with_the_parsed_flags(
     layout: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for volume, folder in zip(DIR_ENVS.values(), (layout.data_dir, layout.models_dir, layout.reports_dir), strict=True):
-        monkeypatch.setenv(volume, str(folder))
+    for volume, folder in layout.volume_dirs.items():
+        monkeypatch.setenv(DIR_ENVS[volume], str(folder))
     monkeypatch.delenv("MAX_REPORTS", raising=False)
     for stamp in ("20260101_000000", "20260102_000000"):
         layout.report_file("data_drift", stamp, "html").write_text("report")
@@ -200,8 +200,8 @@ def test_main_refuses_a_flag_outside_its_bounds_before_any_work(
 def test_a_step_run_by_hand_without_a_stamp_stamps_its_files_with_the_time_now(
     layout: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for volume, folder in zip(DIR_ENVS.values(), (layout.data_dir, layout.models_dir, layout.reports_dir), strict=True):
-        monkeypatch.setenv(volume, str(folder))
+    for volume, folder in layout.volume_dirs.items():
+        monkeypatch.setenv(DIR_ENVS[volume], str(folder))
     for name in ("RUN_STAMP", "STEP_RESULTS", "WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
 

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mindpulse import catalog, sandbox
-from mindpulse.paths import VOLUME_DIRS
+from mindpulse.paths import VOLUME_DIRS, volume_name
 
 # Why anything without a rule is refused (the guard's line names the method and path).
 NOT_NEEDED = "not an operation a MindPulse step needs"
@@ -133,10 +133,7 @@ class Settings:
         return cls(
             tag=tag,
             registry=environ.get("MINDPULSE_REGISTRY", "").strip().rstrip("/"),
-            volumes={
-                volume: environ.get(f"MINDPULSE_{volume.upper()}_VOLUME", "").strip() or f"mindpulse_{volume}"
-                for volume in VOLUME_DIRS
-            },
+            volumes={volume: volume_name(volume, environ) for volume in VOLUME_DIRS},
         )
 
     def image(self, step: catalog.Step) -> str:

@@ -12,6 +12,7 @@ def bootstrap(layout: Layout, reference_rows: int, seed: int, selection_metric: 
     """Create reference data and the first model where they are missing; leave existing ones alone."""
     rows = reference_rows
     result: dict[str, str] = {}
+    registry.establish_trust(layout)
     if layout.reference_data.exists():
         result["reference_data"] = "kept"
     elif layout.kaggle_data.exists():

@@ -37,19 +37,28 @@ killed writer leaves only hidden leftovers that `apply_retention` sweeps once th
            .<final name>.XXXXXXXX        a folder being written (a version, a backup)
            .current.vNNNN.tmp            the symlink that is about to replace `current`
            .deleting.<name>              something retention has decided to delete
+
+Two small volumes hold the key every model version is signed with (`mindpulse.signing`), apart from the
+models volume, so that whoever can write a model cannot also make it trusted:
+
+/trust     model-signing.pub   the public key: every step that loads or checks a model mounts it read-only
+/signing   model-signing.key   the private key: only the steps that register models mount it
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 # Where each volume is mounted in a step container, and the variable that moves it (tests, a host run).
-VOLUME_DIRS = {"data": "/data", "models": "/models", "reports": "/reports"}
+VOLUME_DIRS = {"data": "/data", "models": "/models", "reports": "/reports", "trust": "/trust", "signing": "/signing"}
 DIR_ENVS = {volume: f"MINDPULSE_{volume.upper()}_DIR" for volume in VOLUME_DIRS}
+# The two that hold the model-signing key pair, a few hundred bytes that never grow: not measured, not swept.
+KEY_VOLUMES = ("trust", "signing")
 
 STAMP_FORMAT = "%Y%m%d_%H%M%S"
 STAMP_PATTERN = re.compile(r"\d{8}_\d{6}")
@@ -91,20 +100,37 @@ def utc_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).strftime(STAMP_FORMAT)
 
 
+def volume_name(volume: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The named Docker volume behind one of the steps' volumes: MINDPULSE_<VOLUME>_VOLUME, default
+    mindpulse_<volume>. An empty value counts as unset, as compose passes `${VAR:-}` through empty."""
+    return environ.get(f"MINDPULSE_{volume.upper()}_VOLUME", "").strip() or f"mindpulse_{volume}"
+
+
 @dataclass(frozen=True)
 class Layout:
     data_dir: Path
     models_dir: Path
     reports_dir: Path
+    trust_dir: Path
+    signing_dir: Path
 
     @classmethod
     def from_env(cls) -> Layout:
         return cls(*(Path(os.environ.get(DIR_ENVS[volume], VOLUME_DIRS[volume])) for volume in VOLUME_DIRS))
 
+    @classmethod
+    def under(cls, root: Path) -> Layout:
+        """Every volume as a folder of `root` named after it (tests, the benchmark, a run on a host)."""
+        return cls(*(root / volume for volume in VOLUME_DIRS))
+
     @property
     def volume_dirs(self) -> dict[str, Path]:
         """Each volume's name and where it is mounted."""
-        return {"data": self.data_dir, "models": self.models_dir, "reports": self.reports_dir}
+        return {volume: getattr(self, f"{volume}_dir") for volume in VOLUME_DIRS}
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point a step run outside its image (a host, a test) at these folders."""
+        return {DIR_ENVS[volume]: str(folder) for volume, folder in self.volume_dirs.items()}
 
     # --- data volume -------------------------------------------------------------------------
     @property
@@ -181,6 +207,15 @@ class Layout:
     def backup_dir(self, stamp: str) -> Path:
         return self.backups_dir / f"model_{stamp}"
 
+    # --- trust and signing volumes (mindpulse.signing) ----------------------------------------
+    @property
+    def public_key(self) -> Path:
+        return self.trust_dir / "model-signing.pub"
+
+    @property
+    def private_key(self) -> Path:
+        return self.signing_dir / "model-signing.key"
+
     # --- reports volume ----------------------------------------------------------------------
     def report_file(self, kind: str, stamp: str, suffix: str) -> Path:
         if kind not in REPORT_KINDS:
@@ -243,4 +278,6 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 # MLflow's own file names, so MLflow tooling finds them in a version folder.
 SIGNATURE_FILE = "MLmodel"
+# The Ed25519 signature of METADATA_FILE's bytes (mindpulse.signing), which hold the model's checksum.
+METADATA_SIGNATURE_FILE = "metadata.json.sig"
 INPUT_EXAMPLE_FILE = "input_example.json"

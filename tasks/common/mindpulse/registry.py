@@ -3,7 +3,9 @@
 Every trained model is registered as an immutable folder `versions/vNNNN/` holding `model.joblib`,
 `metadata.json` (the model file's SHA-256, its metrics, data hashes, the image that trained it,
 and the gate's decision: "promoted" or "rejected") and its signature in MLflow's format (`MLmodel`,
-`input_example.json`: see `mindpulse.signature`), checked whenever the model is loaded. `current`
+`input_example.json`: see `mindpulse.signature`), checked whenever the model is loaded. The metadata is
+signed (`metadata.json.sig`, see `mindpulse.signing`), and every load checks that signature before it
+trusts the checksum in it, so no pickle is loaded that a registering step did not write. `current`
 is a relative symlink to the live version. Registering writes the folder completely under a
 temporary name and renames it into place; going live swaps the symlink with one atomic rename.
 A reader following `current` therefore always finds a complete version, and the serving side
@@ -26,9 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mindpulse import atomic, signature
+from mindpulse import atomic, signature, signing
 from mindpulse.paths import (
     METADATA_FILE,
+    METADATA_SIGNATURE_FILE,
     MODEL_FILE,
     SIGNATURE_FILE,
     VERSION_PATTERN,
@@ -111,21 +114,48 @@ def verified_model_path(layout: Layout, version: str | None = None) -> Path:
     version = version or current_version(layout)
     if version is None:
         raise StepError(f"{layout.current_model_dir}: no model has been promoted yet (run the bootstrap)")
-    metadata = version_metadata(layout, version)
-    model = layout.versions_dir / version / MODEL_FILE
+    version_metadata(layout, version)  # a clear error for a version that is not there
+    folder = layout.versions_dir / version
+    # The checksum is trusted only from the bytes the signature covers.
+    metadata = json.loads(signing.verified_bytes(layout, folder / METADATA_FILE))
+    _check_checksum(folder, metadata)
+    verified_signature(layout, version, metadata)
+    return folder / MODEL_FILE
+
+
+def _check_checksum(folder: Path, metadata: dict[str, Any]) -> None:
+    model = folder / MODEL_FILE
     if not model.is_file():
         raise StepError(f"{model}: model file is missing")
     if file_sha256(model) != metadata.get("model_sha256"):
         raise StepError(f"{model}: checksum does not match its {METADATA_FILE}; refusing to load it")
-    verified_signature(layout, version)
-    return model
 
 
-def verified_signature(layout: Layout, version: str) -> Signature | None:
-    """The signature of `version`, checked: well formed, matching its checksum and the model's features.
-    None for a version registered before signatures, which still loads."""
+def establish_trust(layout: Layout) -> None:
+    """Make the install's model-signing key pair if there is none (airflow-init, the bootstrap). Versions
+    already on the models volume then are signed if their checksums hold: trust on first use, since until
+    signing existed their checksums were all that vouched for them. Later, nothing unsigned is ever signed."""
+    if not signing.ensure_keys(layout):
+        return
+    for version in versions(layout):
+        folder = layout.versions_dir / version
+        if (folder / METADATA_SIGNATURE_FILE).exists():
+            continue
+        try:
+            _check_checksum(folder, version_metadata(layout, version))
+        except StepError as error:
+            say(f"{version} left unsigned: {error}")
+            continue
+        signing.sign(layout, folder / METADATA_FILE)
+        say(f"{version}: signed (registered before model signing)")
+
+
+def verified_signature(layout: Layout, version: str, metadata: dict[str, Any] | None = None) -> Signature | None:
+    """The MLflow signature of `version`, checked: well formed, matching its checksum and the model's
+    features (from `metadata`, when the caller has verified it). None for a version registered before
+    MLflow signatures, which still loads."""
     folder = layout.versions_dir / version
-    metadata = version_metadata(layout, version)
+    metadata = metadata or version_metadata(layout, version)
     path = folder / SIGNATURE_FILE
     expected = metadata.get("signature_sha256")
     if expected is not None and not path.is_file():
@@ -197,6 +227,7 @@ def _write_version(
         # Its checksum also says a signature is expected: a version that lost its MLmodel is refused.
         document["signature_sha256"] = file_sha256(staging / SIGNATURE_FILE)
     atomic.write_json(staging / METADATA_FILE, document)
+    signing.sign(layout, staging / METADATA_FILE)
     staging.chmod(0o755)
 
 

@@ -1,6 +1,6 @@
 """How full the volumes are: each volume's own size, how full its disk is, and an alert past a share.
 
-send_report_summary, which mounts all three volumes, measures them into the history entry and the run
+send_report_summary, which mounts the data, models and reports volumes, measures them into the history entry and the run
 summary; the dashboard shows the newest measurement and the summary message carries the alerts. A disk
 that fills up stops every step that writes, so the alert comes while there is still room to act.
 
@@ -15,14 +15,14 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from mindpulse.paths import Layout
+from mindpulse.paths import KEY_VOLUMES, Layout
 
 
 def measure(layout: Layout, disk_alert_share: float) -> dict[str, dict[str, Any]]:
     """{volume: bytes in it, its disk's total and used bytes, the used share, alert} for each mounted volume."""
     found = {}
     for volume, folder in layout.volume_dirs.items():
-        if not folder.is_dir():
+        if volume in KEY_VOLUMES or not folder.is_dir():
             continue
         usage = shutil.disk_usage(folder)
         share = usage.used / usage.total if usage.total else 0.0

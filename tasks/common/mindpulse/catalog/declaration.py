@@ -11,7 +11,7 @@ from typing import Any, Literal
 from mindpulse import results
 from mindpulse.parameters import Parameter
 
-Volume = Literal["data", "models", "reports"]
+Volume = Literal["data", "models", "reports", "trust", "signing"]
 Family = Literal["base", "pandas", "ml", "evidently"]
 # The family images, each adding one layer of libraries to the one before.
 FAMILIES: tuple[Family, ...] = ("base", "pandas", "ml", "evidently")

@@ -16,10 +16,11 @@ DEMO_STEPS: tuple[Step, ...] = (
 
 Inputs:   /data/student_lifestyle_100k.csv when present (the Kaggle file), else nothing
 Outputs:  /data/reference_data.csv (the Kaggle file, or synthetic data with its schema),
-          /models/versions/v0001/ and /models/current, /data/prod_data.csv.lock
+          /models/versions/v0001/ (signed) and /models/current, /data/prod_data.csv.lock, and the
+          install's model-signing key pair (/signing, /trust) when there is none yet
 Exit:     0 seeded or already seeded (existing files are never replaced), 1 bad input""",
         results.Bootstrap,
-        writes=("data", "models"),
+        writes=("data", "models", "trust", "signing"),
         parameters=(
             Parameter("reference_rows", int, 100_000, "synthetic reference rows to generate", minimum=100),
             SEED,
@@ -33,11 +34,11 @@ Exit:     0 seeded or already seeded (existing files are never replaced), 1 bad 
         "mindpulse.demo:simulate_traffic",
         """play the serving API: append predictions of the live model with outcomes.
 
-Inputs:   /models/current/ (read-only)
+Inputs:   /models/current/ (read-only, checked against /trust)
 Outputs:  rows appended to /data/prod_data.csv through the append protocol
-Exit:     0 appended, 1 no model or bad parameters""",
+Exit:     0 appended, 1 no model, a model that fails its signature, or bad parameters""",
         results.Traffic,
-        reads=("models",),
+        reads=("models", "trust"),
         writes=("data",),
         parameters=(
             Parameter("rows", int, 1500, "rows to append", minimum=1),

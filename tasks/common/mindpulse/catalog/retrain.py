@@ -63,10 +63,11 @@ Exit:     0 retrain (share > threshold), 99 no drift or too few rows, 1 bad inpu
         "mindpulse.registry:backup_current_model",
         """keep a copy of the live model before a new one may replace it.
 
-Inputs:   /models/current/ (model.joblib + metadata.json)
+Inputs:   /models/current/ (model.joblib + metadata.json, checked against /trust)
 Outputs:  /models/backups/model_<RUN_STAMP>/ (kept as it is when a retry finds it)
-Exit:     0 backed up (or no model yet, said in the result), 1 the live model fails its checksum""",
+Exit:     0 backed up (or no model yet, said in the result), 1 the live model fails its signature or checksum""",
         results.Backup,
+        reads=("trust",),
         writes=("models",),
         parameters=(RUN_STAMP,),
     ),
@@ -108,14 +109,16 @@ Exit:     0 written, 1 bad input (nothing written)""",
 passes the promotion gate (mindpulse.gate) on the held-out evaluation rows.
 
 Inputs:   /data/training_data.csv, /data/evaluation_data.csv (both from merge_production_data),
-          /models/current (the live model: the champion)
-Outputs:  /models/versions/vNNNN/{model.joblib,metadata.json} (status promoted or rejected, with
-          the figures and the reason) and its signature {MLmodel,input_example.json} (MLflow format),
+          /models/current (the live model: the champion, loaded once /trust vouches for it),
+          /signing (the key the new version is signed with)
+Outputs:  /models/versions/vNNNN/{model.joblib,metadata.json,metadata.json.sig} (status promoted or
+          rejected, with the figures and the reason) and {MLmodel,input_example.json} (MLflow format),
           a line in /models/audit.jsonl; when promoted: /models/current
           -> that version, and /data/reference_data.csv replaced by its training window
 Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 bad input or failed
           training (the live model is untouched)""",
         results.Training,
+        reads=("trust", "signing"),
         writes=("data", "models"),
         parameters=(
             SELECTION_METRIC,
@@ -223,14 +226,15 @@ ROLLBACK_STEPS: tuple[Step, ...] = (
         "mindpulse.registry:rollback",
         """make an earlier model version live again, and say why in the audit log.
 
-Inputs:   /models/versions/<version>/ (checked against its checksum), /models/audit.jsonl
+Inputs:   /models/versions/<version>/ (checked against its signature and checksum), /models/audit.jsonl
 Outputs:  /models/current -> that version (one atomic switch), a "rolled_back" line in /models/audit.jsonl
-Exit:     0 rolled back, 1 no such version, a checksum mismatch, or nothing to roll back to
+Exit:     0 rolled back, 1 no such version, a bad signature or checksum, or nothing to roll back to
 
-By hand: docker run --rm --network none -v mindpulse_models:/models \\
+By hand: docker run --rm --network none -v mindpulse_models:/models -v mindpulse_trust:/trust:ro \\
              mindpulse/rollback-model:<tag> --to-version v0003 --reason "v0004 misreads new students"
 Without --to-version, the version that was live before the current one becomes live again.""",
         results.Rollback,
+        reads=("trust",),
         writes=("models",),
         parameters=(
             Parameter(

@@ -26,7 +26,9 @@ Builds every MindPulse image in dependency order and prints one line per image w
      image registry) and mindpulse/dockerhost (a worker's own Docker engine)
 Each image is tagged TAG, and labelled with the version and the git revision. Built with the
 repository's version (the default tag), it is also tagged latest; any other tag leaves latest alone,
-so a build for a test or a branch never changes what `latest` runs.
+so a build for a test or a branch never changes what `latest` runs. The ID of every step image is
+recorded in image-locks/TAG.json (and image-locks/latest.json): the Docker guard starts a step only
+from the image recorded there.
 
 Options:
   --only NAME  build one image and what it stands on: a step (train_new_model or train-new-model),
@@ -35,7 +37,8 @@ Options:
   --cluster    also build the cluster stack's images (step 5)
   --push REGISTRY
                after building, push every image built to REGISTRY (host:port, e.g. localhost:5001)
-               as REGISTRY/mindpulse/NAME:TAG: the cluster's workers pull the steps from there
+               as REGISTRY/mindpulse/NAME:TAG (and :latest when TAG is the version): the cluster's
+               workers pull the steps from there
   --password-stdin
                log in to REGISTRY as `mindpulse` with the password read from standard input, for
                the push only (a throwaway Docker client configuration: ~/.docker is not touched)
@@ -349,6 +352,12 @@ for item in "${plan[@]}"; do
   report "$(image_of "$item"):$tag"
 done
 
+# The image lock (tasks/common/mindpulse/image_lock.py): the ID of every step image under this tag, in
+# image-locks/TAG.json, from which alone the Docker guard lets a step container start.
+docker image ls --no-trunc --format '{{.Repository}} {{.ID}}' --filter "reference=mindpulse/*:$tag" \
+  | PYTHONPATH="$repo/tasks/common" python3 -m mindpulse.image_lock write "$repo/image-locks" "$tag" \
+    $($also_latest && echo latest) || die "cannot write the image lock (image-locks/$tag.json)"
+
 # Families first: a step's push then finds its family's layers in the registry already.
 if [[ -n $push_to ]]; then
   pushed_at=$(now)
@@ -358,14 +367,19 @@ if [[ -n $push_to ]]; then
     "${client[@]}" login --username mindpulse --password-stdin "$push_to" >"$work/login.log" 2>&1 \
       || { tail -n 3 "$work/login.log" >&2; die "logging in to $push_to failed"; }
   fi
+  # Every tag the build gave (the version, and latest with it): whichever the DAGs resolve is in the registry.
+  pushed_tags=("$tag")
+  ! $also_latest || pushed_tags+=(latest)
   for item in "${plan[@]}"; do
-    image=$(image_of "$item"):$tag
-    docker tag "$image" "$push_to/$image"
-    "${client[@]}" push --quiet "$push_to/$image" >"$work/push.log" 2>&1 \
-      || { tail -n 5 "$work/push.log" >&2; die "pushing $image to $push_to failed (is the registry up?)"; }
-    docker rmi "$push_to/$image" >/dev/null
+    for pushed_tag in "${pushed_tags[@]}"; do
+      image=$(image_of "$item"):$pushed_tag
+      docker tag "$image" "$push_to/$image"
+      "${client[@]}" push --quiet "$push_to/$image" >"$work/push.log" 2>&1 \
+        || { tail -n 5 "$work/push.log" >&2; die "pushing $image to $push_to failed (is the registry up?)"; }
+      docker rmi "$push_to/$image" >/dev/null
+    done
   done
-  echo "pushed ${#plan[@]} image(s) to $push_to in $(since "$pushed_at")"
+  echo "pushed ${#plan[@]} image(s) tagged ${pushed_tags[*]} to $push_to in $(since "$pushed_at")"
 fi
 
 echo "built ${#plan[@]} image(s) tagged $tag$($also_latest && echo ' (and latest)') in $(since "$started")"

@@ -19,9 +19,9 @@ from typing import Any
 import docker
 from docker.types import Mount
 
-from bench.harness import Run, span, spread
+from bench.harness import REPO, Run, span, spread
 from bench.harness import docker as docker_cli
-from mindpulse import catalog, sandbox
+from mindpulse import catalog, image_lock, sandbox
 from mindpulse.paths import VOLUME_DIRS
 
 TITLE = "Docker guard: added time per step"
@@ -45,6 +45,7 @@ def measure(run: Run) -> dict[str, Any]:
         "--security-opt=no-new-privileges", f"--group-add={os.stat('/var/run/docker.sock').st_gid}",
         "--volume=/var/run/docker.sock:/var/run/docker.sock", f"--volume={sockets}:/run/mindpulse-guard",
         f"--env=MINDPULSE_IMAGE_TAG={run.tag}",
+        f"--volume={REPO / 'image-locks' / image_lock.file_name(run.tag)}:{image_lock.MOUNTED}:ro",
         *(f"--env=MINDPULSE_{kind.upper()}_VOLUME={volume}" for kind, volume in volumes.items()),
         f"mindpulse/guard:{run.tag}",
     )  # fmt: skip

@@ -6,7 +6,8 @@
 # otherwise a stored value is kept and a missing one generated. No secret is ever written to the
 # repository, an image or the compose configuration.
 #   airflow-secrets volume, for the Airflow components (uid AIRFLOW_UID), read through *_CMD settings:
-#     fernet_key, jwt_secret, api_secret_key, and sql_alchemy_conn (the database URL with its password)
+#     fernet_key, api_secret_key, and sql_alchemy_conn (the database URL with its password)
+#   airflow-jwt volume, for the two components that sign tokens (the API server and the scheduler): jwt_secret
 #   postgres-secrets volume, for PostgreSQL (uid 999): postgres_password (POSTGRES_PASSWORD_FILE)
 # On the Celery cluster (docker-compose.cluster.yml mounts these four volumes as well):
 #   redis-secrets, for Redis (uid 999): redis.conf with the broker's password (requirepass); the Airflow
@@ -27,12 +28,13 @@ airflow_uid=${AIRFLOW_UID:-50000}
 # The postgres user of both the official image and orchestrator/postgres.
 postgres_uid=999
 airflow_dir=/secrets/airflow
+jwt_dir=/secrets/jwt
 postgres_dir=/secrets/postgres
 
 [[ $airflow_uid =~ ^[0-9]+$ ]] || die "AIRFLOW_UID='$airflow_uid' in .env is not a numeric uid"
 ((EUID == 0)) || die "this script hands each secret to its reader and must run as root (user: \"0:0\")"
 
-install -d -o "$airflow_uid" -g 0 -m 0750 "$airflow_dir"
+install -d -o "$airflow_uid" -g 0 -m 0750 "$airflow_dir" "$jwt_dir"
 install -d -o "$postgres_uid" -g "$postgres_uid" -m 0700 "$postgres_dir"
 
 # value FILE GIVEN LABEL GENERATOR...: GIVEN (from .env), else the content of FILE, else a new value.
@@ -64,14 +66,19 @@ store() {
 token() { python -c 'import secrets; print(secrets.token_urlsafe(48), end="")'; }
 fernet_key() { python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode(), end="")'; }
 
-for name in fernet_key jwt_secret api_secret_key; do
+for name in fernet_key api_secret_key; do
   case $name in
     fernet_key) given=${AIRFLOW_FERNET_KEY:-} generator=fernet_key ;;
-    jwt_secret) given=${AIRFLOW_JWT_SECRET:-} generator=token ;;
     api_secret_key) given=${AIRFLOW_API_SECRET_KEY:-} generator=token ;;
   esac
   store "$airflow_dir/$name" "$airflow_uid:0" "$(value "$airflow_dir/$name" "$given" "$name" "$generator")"
 done
+# An install from before the JWT secret had a volume of its own keeps its value (tokens stay valid).
+if [[ -s $airflow_dir/jwt_secret && ! -s $jwt_dir/jwt_secret ]]; then
+  mv -f "$airflow_dir/jwt_secret" "$jwt_dir/jwt_secret"
+fi
+rm -f "$airflow_dir/jwt_secret"
+store "$jwt_dir/jwt_secret" "$airflow_uid:0" "$(value "$jwt_dir/jwt_secret" "${AIRFLOW_JWT_SECRET:-}" jwt_secret token)"
 
 password=$(value "$postgres_dir/postgres_password" "${POSTGRES_PASSWORD:-}" "PostgreSQL password" token)
 store "$postgres_dir/postgres_password" "$postgres_uid:$postgres_uid" "$password"

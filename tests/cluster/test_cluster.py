@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.cluster_scaling import REGISTRY_PASSWORD
-from mindpulse import catalog
+from mindpulse import catalog, sandbox
 from mindpulse.paths import Layout
 from mindpulse.registry import current_version, verified_model_path
 from tests.e2e.compose_stack import (
@@ -41,7 +41,8 @@ from tests.e2e.compose_stack import (
     free_port,
     run_command,
 )
-from tests.e2e.engine_attacks import GUARD_REFUSALS, NEIGHBOUR_ANSWERS, attack_engine
+from tests.e2e.engine_attacks import GUARD_REFUSALS, NEIGHBOUR_ANSWERS, WORKER_STEP_ANSWERS, attack_engine
+from tests.e2e.model_attacks import MODEL_ANSWERS, attack_live_model
 
 pytestmark = pytest.mark.cluster
 
@@ -336,6 +337,66 @@ def test_both_dags_run_at_once_across_two_worker_hosts_and_no_appended_row_is_lo
     found = _appended_rows(cluster.layout())
     assert appended > 0 and sorted(found) == list(range(1, appended + 1)), "0 rows lost, 0 counted twice"
     assert (cluster.layout().data_dir / "archive").is_dir(), "the retrain run archived the rows it used"
+
+
+# Run inside a step container on worker host 1: what an attacker who took over a step's code there finds.
+PROBE_FROM_A_WORKER_STEP = """
+import http.client, os, socket, ssl, sys
+redis, registry, other_host = sys.argv[1:4]
+sockets = ("/var/run/docker.sock", "/run/mindpulse-guard/docker.sock", "/run/dockerhost/docker.sock")
+print("sockets:", [path for path in sockets if os.path.exists(path)])
+with open("/proc/net/route") as routes:
+    gateway = next(line.split()[2] for line in routes if line.split()[1] == "00000000")
+gateway = socket.inet_ntoa(bytes.fromhex(gateway)[::-1])
+for name, address in (("its host", gateway), ("the other host", other_host)):
+    for port in (2375, 2376):
+        try:
+            socket.create_connection((address, port), timeout=10).close()
+            print(name, port, "open")
+        except OSError as error:
+            print(name, port, type(error).__name__)
+with socket.create_connection((redis, 6379), timeout=10) as connection:
+    connection.sendall(b"PING\\r\\n")
+    print("redis:", connection.recv(200).decode().strip())
+answer = http.client.HTTPSConnection(registry, 5000, timeout=10, context=ssl._create_unverified_context())
+answer.request("GET", "/v2/_catalog")
+reply = answer.getresponse()
+print("registry:", reply.status, reply.getheader("Docker-Distribution-Api-Version"))
+"""
+
+
+def _address(cluster: Cluster, service: str) -> str:
+    container = cluster.compose("ps", "--quiet", service).stdout.strip()
+    found = run_command(["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                         container])  # fmt: skip
+    assert found.returncode == 0 and found.stdout.split(), found.stderr
+    return found.stdout.split()[0]
+
+
+def test_a_step_on_a_worker_host_reaches_no_engine_and_no_service_without_credentials(cluster: Cluster) -> None:
+    """A step container in worker host 1's engine as the DAG runs a notify step there (the sandbox, the default
+    bridge) with its code replaced: no socket, no engine port on its own host or the other, and the broker and the
+    registry (which it reaches: each answers) refuse it without their credentials."""
+    [image, *_] = cluster.step_images(1)  # any step image this host pulled; each has Python
+    addresses = [_address(cluster, service) for service in ("redis", "registry", "dockerhost-2")]
+    probe = cluster.engine(
+        1, "run", "--rm", "--network=bridge", *sandbox.docker_run_flags(), "--entrypoint=python", image,
+        "-c", PROBE_FROM_A_WORKER_STEP, *addresses,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines() == list(WORKER_STEP_ANSWERS.values())
+
+
+def test_a_crafted_model_on_the_shared_storage_is_refused_and_never_unpickled(cluster: Cluster) -> None:
+    """The single machine's model attack (tests/e2e/model_attacks.py), on the cluster's shared storage and the key
+    pair its airflow-init made. Once no run is in flight: the live model's files are swapped for a moment."""
+    _settle(cluster, cluster.token())
+    found = attack_live_model(cluster)
+
+    answer = next(iter(MODEL_ANSWERS.values()))
+    assert found["unverified"] == {"checksum_holds": True, "pickle_ran": True}, "the attack did not land"
+    assert found["exit_code"] == 1 and found["stderr"] == [answer.format(version=found["planted"]["version"])], found
+    assert found["data_unchanged"] and not found["pickle_ran_in_step"]
 
 
 def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cluster) -> None:

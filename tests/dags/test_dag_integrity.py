@@ -22,7 +22,7 @@ DAGS_FOLDER = REPO / "orchestrator" / "dags"
 DESCRIBER = Path(__file__).with_name("describe_dags.py")
 
 RO, RW = True, False
-DATA, MODELS, REPORTS = "/data", "/models", "/reports"
+DATA, MODELS, REPORTS, TRUST, SIGNING = "/data", "/models", "/reports", "/trust", "/signing"
 
 # task id -> (upstream task ids, trigger rule, mounts {target: read_only}); from the step contract.
 RETRAIN: dict[str, tuple[set[str], str, dict[str, bool]]] = {
@@ -31,10 +31,14 @@ RETRAIN: dict[str, tuple[set[str], str, dict[str, bool]]] = {
     "backup_current_model": (
         {"check_production_data", "detect_drift"},
         "none_failed_min_one_success",
-        {MODELS: RW},
+        {MODELS: RW, TRUST: RO},
     ),
     "merge_production_data": ({"backup_current_model"}, "all_success", {DATA: RW}),
-    "train_new_model": ({"merge_production_data"}, "all_success", {DATA: RW, MODELS: RW}),
+    "train_new_model": (
+        {"merge_production_data"},
+        "all_success",
+        {DATA: RW, MODELS: RW, TRUST: RO, SIGNING: RO},
+    ),
     "archive_production_data": ({"train_new_model"}, "all_success", {DATA: RW}),
     "notify_retrain_success": ({"archive_production_data"}, "all_success", {DATA: RO, MODELS: RO, REPORTS: RW}),
 }
@@ -56,9 +60,11 @@ REPORTING: dict[str, tuple[set[str], str, dict[str, bool]]] = {
         {DATA: RO, MODELS: RO, REPORTS: RW},
     ),
 }
-ROLLBACK: dict[str, tuple[set[str], str, dict[str, bool]]] = {"rollback_model": (set(), "all_success", {MODELS: RW})}
+ROLLBACK: dict[str, tuple[set[str], str, dict[str, bool]]] = {
+    "rollback_model": (set(), "all_success", {MODELS: RW, TRUST: RO})
+}
 CONTRACT = {"ml_retrain_pipeline": RETRAIN, "evidently_reporting_pipeline": REPORTING, "model_rollback": ROLLBACK}
-DEFAULT_VOLUMES = {DATA: "mindpulse_data", MODELS: "mindpulse_models", REPORTS: "mindpulse_reports"}
+DEFAULT_VOLUMES = {path: f"mindpulse{path.replace('/', '_')}" for path in (DATA, MODELS, REPORTS, TRUST, SIGNING)}
 NOTIFYING_STEPS = {"notify_retrain_success", "send_report_summary"}
 
 WEBHOOK = "http://hooks.example.test/T0/B0/secret"

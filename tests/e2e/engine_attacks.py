@@ -33,6 +33,18 @@ GUARD_REFUSALS = {
 }
 
 
+# What the guard answers a create of a step image that is not the build the image lock recorded (mindpulse.image_lock),
+# asserted against the real engine by tests/guard/test_guard_image.py.
+LOCK_REFUSALS = {
+    "run a step image replaced under its name (re-tagged on the engine, or served so by a registry)": (
+        "POST /containers/create: image {image} is {found}, not the build ./build_images.sh recorded ({recorded})"
+    ),
+    "run a step image the engine does not have (a pull would be next)": (
+        "POST /containers/create: image {image} is not on this engine: build it with ./build_images.sh"
+    ),
+}
+
+
 # What a plain container on the cluster's network gets from the broker, the registry and a worker host's engine
 # (the probes in tests/cluster/test_cluster.py print these lines).
 NEIGHBOUR_ANSWERS = {
@@ -51,6 +63,18 @@ STEP_ANSWERS = {
     "find the Docker guard by name": "docker-guard gaierror",
     "find the scheduler by name": "airflow-scheduler gaierror",
     "find PostgreSQL by name": "postgres gaierror",
+}
+# What a step container on a cluster worker host finds (in that host's engine, on its default bridge, as a notify step
+# runs there with a webhook set; its code replaced). The stack's names do not resolve there: the broker, the registry
+# and the other host are tried by address (the probe in tests/cluster/test_cluster.py prints these lines).
+WORKER_STEP_ANSWERS = {
+    "find an engine's or the guard's socket": "sockets: []",
+    "reach its worker host's engine on port 2375": "its host 2375 ConnectionRefusedError",
+    "reach its worker host's engine on port 2376 (TLS)": "its host 2376 ConnectionRefusedError",
+    "reach the other worker host's engine on port 2375": "the other host 2375 ConnectionRefusedError",
+    "reach the other worker host's engine on port 2376 (TLS)": "the other host 2376 ConnectionRefusedError",
+    "talk to Redis without its password": "redis: -NOAUTH Authentication required.",
+    "list or push images in the registry without its credential": "registry: 401 registry/2.0",
 }
 # What airflow-init says when the UI would be published beyond this machine with the well-known password.
 DEFAULT_PASSWORD_REFUSAL = (
@@ -82,13 +106,21 @@ def attack_table() -> str:
     guarded = "the scheduler; a cluster worker, through its host's guard (there the images are named with the registry)"
     step = "a step container with a network (one machine), its code replaced"
     neighbour = "a plain container on the cluster's network"
+    client = "a client of the guard"
     rows = [(name, guarded, f"`403 mindpulse-guard: refused {line}`") for name, line in GUARD_REFUSALS.items()]
     rows += [
         ("use a Docker engine at all", "the API server (it faces the network)", "no engine socket: it cannot connect"),
-        ("a privileged create glued behind an allowed ping", "a client of the guard", "only the ping is answered"),
+        ("a privileged create glued behind an allowed ping", client, "only the ping is answered"),
+    ]
+    example = {"image": "mindpulse/detect-drift:0.1.0", "found": "sha256:4a2f…", "recorded": "sha256:d33f…"}
+    rows += [
+        (name, client, f"`403 mindpulse-guard: refused {line.format(**example)}`")
+        for name, line in LOCK_REFUSALS.items()
     ]
     rows += [(name, step, f"`{answer}`") for name, answer in STEP_ANSWERS.items()]
     rows += [(name, neighbour, f"`{answer}`") for name, answer in NEIGHBOUR_ANSWERS.items()]
+    worker_step = "a step container on a cluster worker host, with a network, its code replaced"
+    rows += [(name, worker_step, f"`{answer}`") for name, answer in WORKER_STEP_ANSWERS.items()]
     writer = "a holder of the models volume (the step user, models and trust volumes writable)"
     rows += [(name, writer, f"`{answer.format(version='vNNNN')}`") for name, answer in MODEL_ANSWERS.items()]
     rows.append(("log in from another machine as admin/admin", "the network", f"`{DEFAULT_PASSWORD_REFUSAL}`"))

@@ -84,11 +84,13 @@ def _volume(stack: Stack, kind: str, mode: str) -> list[str]:
     return ["-v", f"{stack.settings[f'MINDPULSE_{kind.upper()}_VOLUME']}:/{kind}:{mode}"]
 
 
-def _python(stack: Stack, script: str, *mounts: str) -> dict[str, Any]:
+def _python(stack: Stack, script: str, *mounts: str) -> Any:
+    """What `script` prints last, as JSON (None when it prints nothing), run in the ml family as the step user."""
     image = f"mindpulse/family-ml:{TAG}"
     printed = run_command(["docker", "run", "--rm", "--network", "none", *mounts, image, "python", "-c", script])
     assert printed.returncode == 0, printed.stderr[-3000:]
-    return json.loads(printed.stdout.strip().splitlines()[-1])
+    lines = printed.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else None
 
 
 def attack_live_model(stack: Stack) -> dict[str, Any]:
@@ -97,7 +99,7 @@ def attack_live_model(stack: Stack) -> dict[str, Any]:
     planted = _python(stack, ATTACK, *_volume(stack, "models", "rw"), *_volume(stack, "trust", "rw"))
     try:
         # The attack reached its target: the checksum vouches for the payload, and an unchecked load runs it.
-        unverified = _python(stack, UNVERIFIED_LOAD, *_volume(stack, "models", "ro"), "--tmpfs", "/data")
+        unverified = _python(stack, UNVERIFIED_LOAD, *_volume(stack, "models", "ro"), "--tmpfs", "/data:mode=1777")
         before = _python(stack, _LIST_DATA, *_volume(stack, "data", "ro"))
         step = run_command(
             ["docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp",

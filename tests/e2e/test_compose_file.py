@@ -48,7 +48,11 @@ def test_airflow_components_share_secrets_without_any_value_in_the_file(default_
         environment = services[name]["environment"]
         assert environment["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-webserver:8080/execution/"
         assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-        assert environment["AIRFLOW__API_AUTH__JWT_SECRET_CMD"] == "cat /opt/airflow/secrets/jwt_secret"
+        signs = name in ("airflow-apiserver", "airflow-scheduler")
+        assert environment.get("AIRFLOW__API_AUTH__JWT_SECRET_CMD") == (
+            "cat /opt/airflow/jwt/jwt_secret" if signs else None
+        ), name
+        assert ("airflow-jwt" in [volume["source"] for volume in services[name]["volumes"]]) == signs, name
         assert environment["AIRFLOW__CORE__FERNET_KEY_CMD"] == "cat /opt/airflow/secrets/fernet_key"
         assert environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"] == "cat /opt/airflow/secrets/sql_alchemy_conn"
         assert "AIRFLOW__API_AUTH__JWT_SECRET" not in environment

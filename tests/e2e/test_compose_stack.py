@@ -145,15 +145,18 @@ def test_stack_comes_up_healthy_and_seeded(stack: Stack) -> None:
 
 # Prints what every Airflow component reads for its secrets (through the *_CMD settings).
 SECRETS_SCRIPT = """
-import json
+import json, os
 from airflow.configuration import conf
 print(json.dumps({
     "fernet_key": conf.get("core", "fernet_key"),
     "jwt_secret": conf.get("api_auth", "jwt_secret"),
     "api_secret_key": conf.get("api", "secret_key"),
     "sql_alchemy_conn": conf.get("database", "sql_alchemy_conn"),
+    "jwt volume": os.path.exists("/opt/airflow/jwt"),
 }))
 """
+# The components that sign task tokens, the only ones that read the JWT secret (docker-compose.yml, x-signing-env).
+SIGNERS = ("airflow-webserver", "airflow-scheduler")
 
 
 def _repository_text() -> str:
@@ -171,9 +174,15 @@ def test_secrets_are_generated_shared_and_found_nowhere_else(stack: Stack) -> No
         printed = stack.exec(service, "python", "-c", SECRETS_SCRIPT)
         assert printed.returncode == 0, printed.stderr[-2000:]
         seen[service] = json.loads(printed.stdout.strip().splitlines()[-1])
-    # Every component must have the same values: a JWT signed by one is checked by the others.
+    # Every component must have the same values; the JWT secret only the two that sign and check task tokens.
     first = seen["airflow-webserver"]
-    assert all(values == first for values in seen.values()), "the Airflow components read different secrets"
+    shared = ("fernet_key", "api_secret_key", "sql_alchemy_conn")
+    assert all(
+        {name: values[name] for name in shared} == {name: first[name] for name in shared} for values in seen.values()
+    )
+    for service, values in seen.items():
+        signs = service in SIGNERS
+        assert (values["jwt_secret"] == first["jwt_secret"], values["jwt volume"]) == (signs, signs), service
 
     password = urllib.parse.urlsplit(first["sql_alchemy_conn"]).password or ""
     generated = {name: first[name] for name in ("fernet_key", "jwt_secret", "api_secret_key")}
@@ -509,9 +518,10 @@ def test_evidently_ui_profile_shows_drift_and_accuracy_over_time(stack: Stack, t
     """After a third reporting run with fresh traffic (the retrain archived the seeded rows, so the
     asset-triggered run had none), the drift and performance reports have two runs each."""
     data, models = stack.settings["MINDPULSE_DATA_VOLUME"], stack.settings["MINDPULSE_MODELS_VOLUME"]
+    trust = stack.settings["MINDPULSE_TRUST_VOLUME"]
     traffic = run_command(
         ["docker", "run", "--rm", "--network", "none", "-e", "ROWS=300", "-e", "SEED=21", "-v", f"{data}:/data",
-         "-v", f"{models}:/models:ro", f"mindpulse/simulate-traffic:{TAG}"]
+         "-v", f"{models}:/models:ro", "-v", f"{trust}:/trust:ro", f"mindpulse/simulate-traffic:{TAG}"]
     )  # fmt: skip
     assert traffic.returncode == 0, traffic.stderr
     _unpause_and_trigger(stack, REPORTING)

@@ -21,9 +21,9 @@ import pytest
 from docker.errors import APIError
 from docker.types import Mount
 
-from mindpulse import catalog, sandbox
+from mindpulse import catalog, image_lock, sandbox
 from mindpulse.paths import VOLUME_DIRS
-from tests.e2e.engine_attacks import STEP_ANSWERS
+from tests.e2e.engine_attacks import LOCK_REFUSALS, STEP_ANSWERS
 
 pytestmark = pytest.mark.docker
 
@@ -45,37 +45,48 @@ class Guard:
         return subprocess.run(["docker", "logs", self.name], capture_output=True, text=True).stderr
 
 
-@pytest.fixture(scope="module")
-def guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guard]:
-    """The guard image, started as docker-compose.yml starts it, its socket in a folder of this machine."""
-    run = uuid.uuid4().hex[:8]
-    socket_dir = tmp_path_factory.mktemp("guard")
-    os.chmod(socket_dir, 0o777)  # the guard's uid creates its socket here
-    volumes = {volume: f"mindpulse-guard-test-{run}-{volume}" for volume in VOLUME_DIRS}
-    for name in volumes.values():
-        subprocess.run(["docker", "volume", "create", name], capture_output=True, check=True)
-    name = f"mindpulse-guard-test-{run}"
+def start_guard(folder: Path, tag: str, lock: Path, volumes: dict[str, str]) -> Guard:
+    """The guard image, started as docker-compose.yml starts it for `tag` with the image lock `lock`, its socket
+    in `folder`."""
+    os.chmod(folder, 0o777)  # the guard's uid creates its socket here
+    name = f"mindpulse-guard-test-{uuid.uuid4().hex[:8]}"
     started = subprocess.run(
         ["docker", "run", "-d", "--name", name, "--network", "none", "--read-only", "--cap-drop", "ALL",
          "--security-opt", "no-new-privileges", "--group-add", str(os.stat("/var/run/docker.sock").st_gid),
-         "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", f"{socket_dir}:/run/mindpulse-guard",
-         "-e", f"MINDPULSE_IMAGE_TAG={TAG}",
+         "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", f"{folder}:/run/mindpulse-guard",
+         "-v", f"{lock}:{image_lock.MOUNTED}:ro", "-e", f"MINDPULSE_IMAGE_TAG={tag}",
          *(arg for v, n in volumes.items() for arg in ("-e", f"MINDPULSE_{v.upper()}_VOLUME={n}")),
          f"mindpulse/guard:{TAG}"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
     deadline = time.monotonic() + 30
-    while not (socket_dir / "docker.sock").exists():
+    while not (folder / "docker.sock").exists():
         logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr
         assert time.monotonic() < deadline, logs
         time.sleep(0.2)
-    guard = Guard(name, socket_dir / "docker.sock", volumes)
+    return Guard(name, folder / "docker.sock", volumes)
+
+
+@pytest.fixture(scope="module")
+def volumes() -> Iterator[dict[str, str]]:
+    run = uuid.uuid4().hex[:8]
+    names = {volume: f"mindpulse-guard-test-{run}-{volume}" for volume in VOLUME_DIRS}
+    for name in names.values():
+        subprocess.run(["docker", "volume", "create", name], capture_output=True, check=True)
+    yield names
+    subprocess.run(["docker", "volume", "rm", "-f", *names.values()], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def guard(tmp_path_factory: pytest.TempPathFactory, volumes: dict[str, str]) -> Iterator[Guard]:
+    """The guard in front of the images ./build_images.sh built, with the image lock it recorded."""
+    lock = REPO / "image-locks" / image_lock.file_name(TAG)
+    guard = start_guard(tmp_path_factory.mktemp("guard"), TAG, lock, volumes)
     try:
         yield guard
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-        subprocess.run(["docker", "volume", "rm", "-f", *volumes.values()], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", guard.name], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +107,14 @@ def bystander(engine: docker.APIClient) -> Iterator[str]:
         engine.remove_container(container["Id"], force=True)
 
 
-def step_config(client: docker.APIClient, guard: Guard, **host: Any) -> dict[str, Any]:
+def step_config(client: docker.APIClient, guard: Guard, *, tag: str = TAG, **host: Any) -> dict[str, Any]:
     """detect_drift's container as the DAG creates it (mindpulse_docker.docker_step); `host` overrides."""
     mounts = [Mount(VOLUME_DIRS[v], guard.volumes[v], type="volume", read_only=True) for v in DRIFT.volumes]
     host_config = client.create_host_config(
         **{"mounts": mounts, "network_mode": "none", "mem_limit": DRIFT.memory, **sandbox.host_config(), **host}
     )
     return {
-        "image": f"{DRIFT.image_name}:{TAG}",
+        "image": f"{DRIFT.image_name}:{tag}",
         "command": ["--help"],
         "labels": {sandbox.STEP_LABEL: DRIFT.name, sandbox.DEPLOYMENT_LABEL: guard.volumes["data"], ATTACK: RUN},
         "host_config": host_config,
@@ -172,6 +183,44 @@ def test_exec_logs_and_inspect_of_another_container_are_refused(
         with pytest.raises(APIError, match=f"container {bystander} is not a MindPulse step container"):
             attempt(bystander)
     assert engine.inspect_container(bystander)["State"]["Running"]
+
+
+def test_a_step_image_replaced_under_its_name_is_refused_and_a_missing_one_names_the_build(
+    tmp_path: Path, volumes: dict[str, str], engine: docker.APIClient
+) -> None:
+    """A step starts only from the build the image lock recorded. Under a tag of its own (the other layers run the
+    real one meanwhile): detect_drift's real build is recorded; the image is first missing, then the real one,
+    then another image given its name (as a registry could serve after the build)."""
+    tag = f"guard-lock-{uuid.uuid4().hex[:8]}"
+    image = f"{DRIFT.image_name}:{tag}"
+    real = engine.inspect_image(f"{DRIFT.image_name}:{TAG}")["Id"]
+    impostor = engine.inspect_image(f"mindpulse/family-evidently:{TAG}")["Id"]
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps({"tag": tag, "images": {DRIFT.image_name: real}}))
+    (tmp_path / "socket").mkdir()
+    guard = start_guard(tmp_path / "socket", tag, lock, volumes)
+    [replaced_line, missing_line] = (f"mindpulse-guard: refused {line}" for line in LOCK_REFUSALS.values())
+    try:
+        with pytest.raises(APIError) as missing:
+            guard.client.create_container(**step_config(guard.client, guard, tag=tag))
+        assert missing.value.explanation == missing_line.format(image=image)
+
+        engine.tag(f"{DRIFT.image_name}:{TAG}", DRIFT.image_name, tag)
+        taken = guard.client.create_container(**step_config(guard.client, guard, tag=tag))
+        engine.remove_container(taken["Id"], force=True)
+
+        engine.tag(f"mindpulse/family-evidently:{TAG}", DRIFT.image_name, tag, force=True)
+        with pytest.raises(APIError) as replaced:
+            guard.client.create_container(**step_config(guard.client, guard, tag=tag))
+        assert replaced.value.explanation == replaced_line.format(image=image, found=impostor[:19], recorded=real[:19])
+        assert created(engine) == []
+        # The same request, straight to the engine, starts the impostor: the refusal is the guard's.
+        direct = engine.create_container(**step_config(engine, guard, tag=tag))
+        assert engine.inspect_container(direct["Id"])["Image"] == impostor
+        engine.remove_container(direct["Id"], force=True)
+    finally:
+        subprocess.run(["docker", "rm", "-f", guard.name], capture_output=True)
+        subprocess.run(["docker", "rmi", image], capture_output=True)
 
 
 # Run inside a step container: what an attacker who took over a step's code finds.

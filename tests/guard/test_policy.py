@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from docker.types import ContainerConfig, HostConfig, Mount
-from mindpulse_guard.policy import Refused, Request, Settings, check_container, decide
+from mindpulse_guard.policy import Refused, Request, Settings, check_container, check_image, decide
 
-from mindpulse import catalog, sandbox
+from mindpulse import catalog, image_lock, sandbox
 from mindpulse.paths import VOLUME_DIRS
 
 API = "1.45"
@@ -201,9 +203,44 @@ def test_container_operations_only_touch_step_containers() -> None:
             check_container("c0ffee", labels)
 
 
-def test_settings_come_from_the_stacks_environment() -> None:
-    settings = Settings.from_environ({"MINDPULSE_IMAGE_TAG": "latest", "MINDPULSE_DATA_VOLUME": "p_data"})
-    assert settings.volumes == {"data": "p_data", "models": "mindpulse_models", "reports": "mindpulse_reports"}
+RECORDED, OTHER = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+def test_settings_come_from_the_stacks_environment_and_the_image_lock(tmp_path: Path) -> None:
+    listed = [f"{DRIFT.image_name} {RECORDED}", f"mindpulse/airflow {OTHER}", "mindpulse/detect-drift <none>"]
+    image_lock.write(tmp_path, ["latest", "0.1.0"], listed)
+    lock = tmp_path / image_lock.file_name("latest")
+
+    settings = Settings.from_environ({"MINDPULSE_IMAGE_TAG": "latest", "MINDPULSE_DATA_VOLUME": "p_data"}, lock)
+
+    assert settings.volumes == {volume: f"mindpulse_{volume}" for volume in VOLUME_DIRS} | {"data": "p_data"}
     assert settings.image(DRIFT) == "mindpulse/detect-drift:latest"
+    assert settings.image_ids == {DRIFT.image_name: RECORDED}, "only step images are recorded"
     with pytest.raises(ValueError, match="MINDPULSE_IMAGE_TAG"):
-        Settings.from_environ({})
+        Settings.from_environ({}, lock)
+    with pytest.raises(
+        ValueError, match=rf"^{tmp_path}/gone.json: no image lock; build the images with ./build_images"
+    ):
+        Settings.from_environ({"MINDPULSE_IMAGE_TAG": "latest"}, tmp_path / "gone.json")
+    with pytest.raises(ValueError, match=r"is for tag '0.1.0', not 'latest': ./build_images.sh --tag latest$"):
+        Settings.from_environ({"MINDPULSE_IMAGE_TAG": "latest"}, tmp_path / image_lock.file_name("0.1.0"))
+
+
+def test_a_step_container_starts_only_from_the_build_the_lock_recorded() -> None:
+    settings = replace(SETTINGS, image_ids={DRIFT.image_name: RECORDED})
+    image = settings.image(DRIFT)
+    request = Request("POST", f"/v{API}/containers/create", json.dumps(create_body(DRIFT, settings)).encode())
+    assert decide(request, settings).image == image, "a create is checked against the lock before it is forwarded"
+
+    check_image(image, RECORDED, settings)
+    with pytest.raises(Refused, match=rf"^image {image} is not on this engine: build it with ./build_images.sh$"):
+        check_image(image, None, settings)
+    with pytest.raises(Refused) as replaced:
+        check_image(image, OTHER, settings)
+    assert (
+        str(replaced.value)
+        == f"image {image} is {OTHER[:19]}, not the build ./build_images.sh recorded ({RECORDED[:19]})"
+    )
+    merge = settings.image(catalog.step("merge_production_data"))
+    with pytest.raises(Refused, match=r"^no build of mindpulse/merge-production-data is recorded in the image lock"):
+        check_image(merge, RECORDED, settings)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mindpulse.paths import VOLUME_DIRS
 from tests.images.docker_steps import STEPS, Volumes, image
 
 
@@ -25,13 +26,13 @@ def images_built() -> None:
 
 def _volumes() -> Iterator[Volumes]:
     prefix = f"mindpulse-test-{uuid.uuid4().hex[:8]}"
-    names = Volumes(f"{prefix}-data", f"{prefix}-models", f"{prefix}-reports")
-    for name in (names.data, names.models, names.reports):
+    created = [f"{prefix}-{volume}" for volume in VOLUME_DIRS]
+    for name in created:
         subprocess.run(["docker", "volume", "create", name], capture_output=True, check=True)
     try:
-        yield names
+        yield Volumes(*created)
     finally:
-        subprocess.run(["docker", "volume", "rm", "-f", names.data, names.models, names.reports], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "-f", *created], capture_output=True)
 
 
 @pytest.fixture

@@ -36,18 +36,25 @@ class StepRun:
 
 @dataclass
 class Volumes:
+    """One named volume per volume of the steps (mindpulse.paths.VOLUME_DIRS)."""
+
     data: str
     models: str
     reports: str
+    trust: str
+    signing: str
 
     def run(
         self, step: str, env: dict[str, str] | None = None, *, options: tuple[str, ...] = (), **access: str
     ) -> StepRun:
-        """`docker run` a step, locked down as the orchestrator runs it; `access` maps a volume to ro/rw,
-        `options` are more `docker run` options (a fault: a tiny tmpfs instead of a volume)."""
+        """`docker run` a step, locked down as the orchestrator runs it, with the volumes its declaration names (as
+        the DAG mounts them); `access` maps a volume to ro/rw, adding it or overriding the declared mode, `options`
+        are more `docker run` options (a fault: a tiny tmpfs instead of a volume)."""
+        declared = catalog.step(step)
+        mounts = {volume: WRITABLE if volume in declared.writes else READ_ONLY for volume in declared.volumes}
         command = ["docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp"]
         command += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
-        for name, mode in access.items():
+        for name, mode in (mounts | access).items():
             command += ["--mount", self.mount(name) + (",readonly" if mode == READ_ONLY else "")]
         command += options
         for key, value in (env or {}).items():

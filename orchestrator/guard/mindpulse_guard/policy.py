@@ -9,7 +9,8 @@ worker check send it:
 - inspecting the declared named volumes;
 - creating a container of a step image, in the sandbox every step runs in (mindpulse.sandbox), labelled as
   that step, mounting only the volumes that step declares (read-only where it only reads), with no network
-  unless the step posts to a webhook;
+  unless the step posts to a webhook, and only when the engine's image under that name is the build
+  ./build_images.sh recorded in the image lock (mindpulse.image_lock);
 - start, attach, wait, logs, stop, kill, copy-out, inspect and remove of containers labelled as a step, and
   listing containers by a MindPulse label.
 
@@ -25,11 +26,13 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mindpulse import catalog, sandbox
+from mindpulse import catalog, image_lock, sandbox
 from mindpulse.paths import VOLUME_DIRS, volume_name
+from mindpulse_guard.api_keys import CONFIG_KEYS, HOST_CONFIG_KEYS, MOUNT_KEYS
 
 # Why anything without a rule is refused (the guard's line names the method and path).
 NOT_NEEDED = "not an operation a MindPulse step needs"
@@ -77,36 +80,6 @@ _HOST_CONFIG_ALLOWED = {
     "RestartPolicy",
     "Init",
 }
-# The container settings of Docker's create API, spelled as the API does (a container's Config, its HostConfig,
-# a mount): anything else in a create request is refused (see _one_reading).
-_CONFIG_KEYS = frozenset(
-    {
-        "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
-        "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
-        "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
-        "HostConfig", "NetworkingConfig",
-        # docker-py sends it (null) at the top level, where the engine reads no such setting.
-        "Runtime",
-    }
-)  # fmt: skip
-_HOST_CONFIG_KEYS = frozenset(
-    {
-        "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
-        "VolumeDriver", "VolumesFrom", "ConsoleSize", "Annotations", "CapAdd", "CapDrop", "CgroupnsMode", "Dns",
-        "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode",
-        "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt", "StorageOpt", "Tmpfs", "UTSMode",
-        "UsernsMode", "ShmSize", "Sysctls", "Runtime", "Isolation", "CpuShares", "Memory", "NanoCpus",
-        "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
-        "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
-        "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "Devices", "DeviceCgroupRules", "DeviceRequests",
-        "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "MemorySwap", "MemorySwappiness", "OomKillDisable",
-        "PidsLimit", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "Mounts",
-        "MaskedPaths", "ReadonlyPaths", "Init",
-    }
-)  # fmt: skip
-_MOUNT_KEYS = frozenset(
-    {"Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions"}
-)
 _NETWORKS_WITHOUT = {"none"}
 _NETWORKS_WITH = {"none", "bridge", "default"}
 _ROOT_USERS = re.compile(r"^(0|root)(:.*)?$")
@@ -124,9 +97,11 @@ class Settings:
     registry: str = ""
     # Step volume ("data") -> the named volume the engine mounts for it.
     volumes: Mapping[str, str] = field(default_factory=dict)
+    # Step repository (mindpulse/detect-drift) -> the image ID ./build_images.sh recorded (mindpulse.image_lock).
+    image_ids: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+    def from_environ(cls, environ: Mapping[str, str] = os.environ, lock: Path = image_lock.MOUNTED) -> Settings:
         tag = environ.get("MINDPULSE_IMAGE_TAG", "").strip()
         if not tag:
             raise ValueError("setting MINDPULSE_IMAGE_TAG: empty; the guard must know which tag the DAGs run")
@@ -134,6 +109,7 @@ class Settings:
             tag=tag,
             registry=environ.get("MINDPULSE_REGISTRY", "").strip().rstrip("/"),
             volumes={volume: volume_name(volume, environ) for volume in VOLUME_DIRS},
+            image_ids=image_lock.read(lock, tag),
         )
 
     def image(self, step: catalog.Step) -> str:
@@ -169,10 +145,12 @@ class Request:
 
 @dataclass(frozen=True)
 class Decision:
-    """Forward the request; for a container-scoped one, only once `container` is known to be a step container.
-    A pull from the cluster's registry goes with the guard's own registry credential (`pull`)."""
+    """Forward the request; for a container-scoped one, only once `container` is known to be a step container; for
+    a create, only once the engine's image under the name `image` is the recorded build (check_image). A pull from
+    the cluster's registry goes with the guard's own registry credential (`pull`)."""
 
     container: str | None = None
+    image: str | None = None
     pull: bool = False
 
 
@@ -189,7 +167,23 @@ def decide(request: Request, settings: Settings) -> Decision:
     if rule is None:
         raise Refused(NOT_NEEDED)
     rule(request, settings)
-    return Decision(pull=rule is _pull)
+    image = str(json.loads(request.body)["Image"]) if rule is _create else None
+    return Decision(image=image, pull=rule is _pull)
+
+
+def check_image(reference: str, image_id: str | None, settings: Settings) -> None:
+    """A step container starts only from the image ID ./build_images.sh recorded for its step (`image_id`: what the
+    engine holds under `reference`, None when it holds nothing)."""
+    step = settings.step_of_image(reference)
+    recorded = settings.image_ids.get(step.image_name)
+    if recorded is None:
+        raise Refused(f"no build of {step.image_name} is recorded in the image lock: {image_lock.BUILD_COMMAND}")
+    if image_id is None:
+        raise Refused(f"image {reference} is not on this engine: build it with {image_lock.BUILD_COMMAND}")
+    if image_id != recorded:
+        raise Refused(
+            f"image {reference} is {image_id[:19]}, not the build {image_lock.BUILD_COMMAND} recorded ({recorded[:19]})"
+        )
 
 
 def check_container(container: str, labels: Mapping[str, str] | None) -> None:
@@ -236,7 +230,7 @@ def _create(request: Request, settings: Settings) -> None:
         raise Refused("the create request's body is not JSON") from None
     if not isinstance(body, dict):
         raise Refused("the create request's body is not a JSON object")
-    _exact_keys(body, _CONFIG_KEYS, "the container")
+    _exact_keys(body, CONFIG_KEYS, "the container")
     if body.get("Runtime"):
         raise Refused("a step container runs on the engine's default runtime")
     step = settings.step_of_image(str(body.get("Image", "")))
@@ -277,7 +271,7 @@ def _exact_keys(settings: Mapping[str, Any], known: frozenset[str], where: str) 
 
 
 def _check_host_config(host: Mapping[str, Any], step: catalog.Step, settings: Settings) -> None:
-    _exact_keys(host, _HOST_CONFIG_KEYS, "HostConfig")
+    _exact_keys(host, HOST_CONFIG_KEYS, "HostConfig")
     if host.get("Privileged"):
         raise Refused("privileged containers are not allowed")
     for key in ("MaskedPaths", "ReadonlyPaths"):
@@ -317,7 +311,7 @@ def _check_host_config(host: Mapping[str, Any], step: catalog.Step, settings: Se
     if restart not in ("", "no"):
         raise Refused(f"restart policy {restart!r} is not allowed: a step runs once")
     for mount in host.get("Mounts") or []:
-        _exact_keys(mount, _MOUNT_KEYS, "a mount")
+        _exact_keys(mount, MOUNT_KEYS, "a mount")
     mounts = [
         (m.get("Type"), m.get("Source"), m.get("Target"), bool(m.get("ReadOnly")), m) for m in host.get("Mounts") or []
     ]

@@ -13,7 +13,7 @@ that runs tasks, and the engine's socket only here (docs/security.md).
     python -m mindpulse_guard --check    # exit 0 when the guard answers a ping through to the engine
 
 Settings, from the environment: what may run (policy.Settings.from_environ: MINDPULSE_IMAGE_TAG, MINDPULSE_REGISTRY,
-MINDPULSE_*_VOLUME), and
+MINDPULSE_*_VOLUME, and the image lock of that tag mounted at /etc/mindpulse/image-lock.json), and
 - MINDPULSE_GUARD_SOCKET         the socket the guard serves (default /run/mindpulse-guard/docker.sock)
 - MINDPULSE_GUARD_ENGINE         the engine's socket (default /var/run/docker.sock)
 - MINDPULSE_GUARD_REGISTRY_AUTH  a file with the X-Registry-Auth value the guard adds to the pulls it allows
@@ -34,8 +34,16 @@ from urllib.parse import quote
 
 import h11
 
-from mindpulse import catalog
-from mindpulse_guard.policy import MAX_BODY_BYTES, Refused, Request, Settings, check_container, decide
+from mindpulse import catalog, image_lock
+from mindpulse_guard.policy import (
+    MAX_BODY_BYTES,
+    Refused,
+    Request,
+    Settings,
+    check_container,
+    check_image,
+    decide,
+)
 
 log = logging.getLogger("mindpulse-guard")
 
@@ -94,6 +102,8 @@ class Guard:
             decision = decide(request, self.settings)
             if decision.container is not None:
                 check_container(decision.container, await self.labels(decision.container))
+            if decision.image is not None:
+                check_image(decision.image, await self.image_id(decision.image), self.settings)
         except Refused as refusal:
             line = f"refused {request.method} {request.path}: {refusal}"
             log.warning("%s", line)
@@ -121,6 +131,16 @@ class Guard:
                 self.known.pop(next(iter(self.known)))
             self.known[container] = labels
         return labels
+
+    async def image_id(self, reference: str) -> str | None:
+        """The ID of the image the engine holds under `reference`; None when it holds none. Asked at every create: a
+        name can be given to another image at any time."""
+        status, body = await _engine_get(self.engine, f"/images/{quote(reference, safe='')}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            raise Refused(f"the engine could not say what image {reference} is (HTTP {status})")
+        return json.loads(body).get("Id")
 
     async def forward(
         self,
@@ -231,10 +251,10 @@ async def serve(settings: Settings, listen: str, engine: str, registry_auth: str
     # The group is the guard's own (0, the Airflow components' group): only they may connect.
     os.chmod(listen, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IWGRP)
     log.info(
-        "serving %s -> %s: %d step images like %s, volumes %s",
+        "serving %s -> %s: %s like %s, volumes %s",
         listen,
         engine,
-        len(catalog.STEPS),
+        image_lock.describe(settings.image_ids),
         settings.image(catalog.STEPS[0]),
         ", ".join(settings.volumes.values()),
     )

@@ -39,6 +39,8 @@ def test_train_new_model_on_a_full_models_volume_fails_cleanly(
         faults.create_volume(f"{name}-data"),
         faults.create_volume(f"{name}-models", type="tmpfs", device="tmpfs", o=f"size={used + free}"),
         faults.create_volume(f"{name}-reports"),
+        faults.create_volume(f"{name}-trust"),
+        faults.create_volume(f"{name}-signing"),
     )
     holder = faults.client.containers.run(
         TOOL_IMAGE,

@@ -49,7 +49,7 @@ except OSError as error:
     trust = f"{{type(error).__name__}}: {{error}}"
 print(json.dumps({{"version": os.path.basename(folder), "checksum": checksum, "trust": trust}}))
 """
-# Loads the planted model the way a loader without signatures would (joblib.load), with a scratch /data.
+# Loads the planted model the way a loader without signatures would (joblib.load).
 UNVERIFIED_LOAD = f"""
 import hashlib, json, os
 import joblib
@@ -99,7 +99,8 @@ def attack_live_model(stack: Stack) -> dict[str, Any]:
     planted = _python(stack, ATTACK, *_volume(stack, "models", "rw"), *_volume(stack, "trust", "rw"))
     try:
         # The attack reached its target: the checksum vouches for the payload, and an unchecked load runs it.
-        unverified = _python(stack, UNVERIFIED_LOAD, *_volume(stack, "models", "ro"), "--tmpfs", "/data:mode=1777")
+        # A scratch /data: an anonymous volume, the step user's (a tmpfs there stays root's), gone with the container.
+        unverified = _python(stack, UNVERIFIED_LOAD, *_volume(stack, "models", "ro"), "-v", "/data")
         before = _python(stack, _LIST_DATA, *_volume(stack, "data", "ro"))
         step = run_command(
             ["docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp",

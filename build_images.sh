@@ -218,11 +218,15 @@ json() {
 }
 batch=() batch_names=()
 add_target() { # image context dockerfile [NAME=VALUE build argument...] [@NAME=PATH named context...]
-  local image=$1 context=$2 dockerfile=$3 arg args tags secret="" contexts=""
+  local image=$1 context=$2 dockerfile=$3 arg args labels tags secret="" contexts=""
   shift 3
   tags=$(json "$image:$tag")
   ! $also_latest || tags+=", $(json "$image:latest")"
-  args="$(json VERSION): $(json "$tag"), $(json REVISION): $(json "$revision"), $(json SOURCE): $(json "$source_url")"
+  # The OCI labels of every image, here once rather than in each Dockerfile; set at export, they invalidate no layer.
+  labels="$(json org.opencontainers.image.title): $(json "$image"), $(json org.opencontainers.image.version): $(json "$tag")"
+  labels+=", $(json org.opencontainers.image.revision): $(json "$revision")"
+  labels+=", $(json org.opencontainers.image.source): $(json "$source_url")"
+  args="$(json VERSION): $(json "$tag")"
   for arg in "$@"; do
     if [[ $arg == @* ]]; then
       arg=${arg#@}
@@ -234,7 +238,7 @@ add_target() { # image context dockerfile [NAME=VALUE build argument...] [@NAME=
   [[ -z $contexts ]] || contexts=", \"contexts\": {$contexts}"
   [[ -z $ca_bundle ]] || secret=", \"secret\": [$(json "id=pip_ca,src=$ca_bundle")]"
   batch_names+=("${image#mindpulse/}")
-  batch+=("$(json "${image#mindpulse/}"): {\"context\": $(json "$context"), \"dockerfile\": $(json "$dockerfile"), \"tags\": [$tags], \"args\": {$args}$contexts$secret}")
+  batch+=("$(json "${image#mindpulse/}"): {\"context\": $(json "$context"), \"dockerfile\": $(json "$dockerfile"), \"tags\": [$tags], \"labels\": {$labels}, \"args\": {$args}$contexts$secret}")
 }
 # Quiet unless the build fails: then the end of its log.
 build_batch() {
@@ -315,7 +319,7 @@ for item in "${plan[@]}"; do
   [[ $item == step:* ]] || continue
   i=${item#step:}
   add_target "${step_images[i]}" "${step_dirs[i]}" "$step_dockerfile" \
-    "FAMILY=${step_families[i]}" "TAG=$tag" "TITLE=${step_images[i]}"
+    "FAMILY=${step_families[i]}" "TAG=$tag"
   built+=("${step_images[i]}:$tag=mindpulse/family-${step_families[i]}:$tag")
 done
 if ((${#built[@]})); then build_batch && report "${built[@]}"; fi
@@ -324,7 +328,7 @@ for item in "${plan[@]}"; do
   case $item in
     airflow)
       add_target mindpulse/airflow "$(dirname "$airflow_dockerfile")" "$airflow_dockerfile" \
-        "PYTHON_BASE=$python_base" "TITLE=mindpulse/airflow" "@common=$repo/tasks/common"
+        "PYTHON_BASE=$python_base" "@common=$repo/tasks/common"
       build_batch
       ;;
     postgres)
@@ -333,18 +337,18 @@ for item in "${plan[@]}"; do
         ! $also_latest || docker tag "$official_postgres" mindpulse/postgres:latest
       else
         add_target mindpulse/postgres "$(dirname "$postgres_dockerfile")" "$postgres_dockerfile" \
-          "PYTHON_BASE=$python_base" "TITLE=mindpulse/postgres"
+          "PYTHON_BASE=$python_base"
         build_batch
       fi
       ;;
     guard)
       add_target mindpulse/guard "$repo/orchestrator/guard" "$repo/orchestrator/guard/Dockerfile" \
-        "TAG=$tag" "TITLE=mindpulse/guard" "@requirements=$repo/tasks/requirements"
+        "TAG=$tag" "@requirements=$repo/tasks/requirements"
       build_batch
       ;;
     redis | registry | dockerhost)
       add_target "mindpulse/$item" "$repo/orchestrator/$item" "$repo/orchestrator/$item/Dockerfile" \
-        "PYTHON_BASE=$python_base" "TITLE=mindpulse/$item"
+        "PYTHON_BASE=$python_base"
       build_batch
       ;;
     *) continue ;;

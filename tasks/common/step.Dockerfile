@@ -8,9 +8,3 @@ ARG TAG=latest
 FROM mindpulse/family-${FAMILY}:${TAG}
 COPY entrypoint.py /app/entrypoint.py
 ENTRYPOINT ["python", "/app/entrypoint.py"]
-ARG TITLE=mindpulse-step
-ARG VERSION=dev
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="${TITLE}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}"

@@ -76,11 +76,20 @@ def current_metadata(layout: Layout) -> dict[str, Any] | None:
 
 
 def version_metadata(layout: Layout, version: str) -> dict[str, Any]:
-    path = layout.versions_dir / version / METADATA_FILE
-    if not VERSION_PATTERN.fullmatch(version) or not path.parent.is_dir():
-        raise StepError(f"{path.parent}: no such model version")
+    path = _version_folder(layout, version) / METADATA_FILE
+    return _parsed_metadata(path, path.read_bytes)
+
+
+def _version_folder(layout: Layout, version: str) -> Path:
+    folder = layout.versions_dir / version
+    if not VERSION_PATTERN.fullmatch(version) or not folder.is_dir():
+        raise StepError(f"{folder}: no such model version")
+    return folder
+
+
+def _parsed_metadata(path: Path, read: Callable[[], bytes]) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        return json.loads(read())
     except (OSError, ValueError) as error:
         raise StepError(f"{path}: unreadable model metadata ({error})") from None
 
@@ -114,10 +123,10 @@ def verified_model_path(layout: Layout, version: str | None = None) -> Path:
     version = version or current_version(layout)
     if version is None:
         raise StepError(f"{layout.current_model_dir}: no model has been promoted yet (run the bootstrap)")
-    version_metadata(layout, version)  # a clear error for a version that is not there
-    folder = layout.versions_dir / version
-    # The checksum is trusted only from the bytes the signature covers.
-    metadata = json.loads(signing.verified_bytes(layout, folder / METADATA_FILE))
+    folder = _version_folder(layout, version)
+    # The checksum is trusted only from the bytes the signature covers, read once.
+    path = folder / METADATA_FILE
+    metadata = _parsed_metadata(path, lambda: signing.verified_bytes(layout, path))
     _check_checksum(folder, metadata)
     verified_signature(layout, version, metadata)
     return folder / MODEL_FILE

@@ -36,6 +36,8 @@ CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 REFERENCE_ROWS = 10_000
 PRODUCTION_ROWS = 1_500
 TIMEOUT_S = 1200
+# The Celery workers of the two worker hosts (docker-compose.cluster.yml) and the queue each consumes.
+WORKER_QUEUES = {"worker-1": "default", "heavy-worker-1": "heavy", "worker-2": "default", "heavy-worker-2": "heavy"}
 
 
 # Where the registry reads its password (docker-compose.cluster.yml, scripts/init-secrets.sh).
@@ -108,7 +110,7 @@ def start_cluster(root: Path, tag: str) -> Compose:
     compose("up", "airflow-init")
     compose("up", "--detach")
     # Container names: the API server's container keeps the README's name, airflow-webserver.
-    _wait_healthy(compose, ("airflow-webserver", "airflow-scheduler", "airflow-dag-processor", "worker-1", "worker-2"))
+    _wait_healthy(compose, ("airflow-webserver", "airflow-scheduler", "airflow-dag-processor", *WORKER_QUEUES))
     return compose
 
 
@@ -152,9 +154,9 @@ def both_dags_once(compose: Compose, token: str) -> float:
 def consume(compose: Compose, hosts: int) -> None:
     """Let the first `hosts` worker hosts take tasks from both queues, and the others none (their engines
     stay up, idle)."""
-    for index, worker in enumerate(("worker-1", "worker-2")):
-        for queue in ("default", "heavy"):
-            compose.queues(worker, "add_consumer" if index < hosts else "cancel_consumer", queue)
+    for worker, queue in WORKER_QUEUES.items():
+        host = int(worker.rpartition("-")[2])
+        compose.queues(worker, "add_consumer" if host <= hosts else "cancel_consumer", queue)
 
 
 def measure(run: Run) -> dict[str, Any]:
@@ -183,6 +185,7 @@ def measure(run: Run) -> dict[str, Any]:
 
         run.repeat(one_repeat)
         concurrency = int(compose.settings.get("MINDPULSE_WORKER_CONCURRENCY", "2"))
+        heavy_concurrency = int(compose.settings.get("MINDPULSE_HEAVY_CONCURRENCY", "1"))
     finally:
         compose("down", "--volumes", "--remove-orphans")
         scratch.cleanup()
@@ -191,6 +194,7 @@ def measure(run: Run) -> dict[str, Any]:
         "production_rows": PRODUCTION_ROWS,
         "cpu_cores": os.cpu_count(),
         "worker_concurrency": concurrency,
+        "heavy_concurrency": heavy_concurrency,
         "one_worker_s": spread(samples[1]),
         "two_workers_s": spread(samples[2]),
     }
@@ -203,7 +207,8 @@ def render(result: dict[str, Any]) -> str:
         [
             f"Retrain (forced) and reporting triggered together, {result['reference_rows']:,} reference rows, "
             f"{result['production_rows']:,} production rows, {result['cpu_cores']} CPU cores shared by every "
-            f"container, worker concurrency {result['worker_concurrency']}. Wall time until both runs finished, "
+            f"container; each host runs {result['worker_concurrency']} default-queue steps and "
+            f"{result['heavy_concurrency']} heavy step at once. Wall time until both runs finished, "
             "median (min-max); one and two hosts alternate.",
             "",
             "| worker hosts | wall time s |",

@@ -1,49 +1,45 @@
 #!/usr/bin/env bash
-# MindPulse on several Docker hosts in one command (docker-compose.cluster.yml, docs/scaling.md):
-#   1. builds every image and the cluster's own (./build_images.sh --cluster)
-#   2. starts the registry and pushes every image to it through 127.0.0.1:$MINDPULSE_REGISTRY_PORT
-#   3. airflow-init, then the whole stack: Airflow with the CeleryExecutor, Redis, two worker hosts
-# The single-machine stack's .env applies (scripts/quickstart.sh writes it). Safe to run again.
-# `scripts/cluster.sh down` stops the cluster and keeps its volumes.
+# MindPulse on several Docker hosts in one command (docker-compose.cluster.yml, docs/scaling.md), from a fresh
+# clone as from an installed single-machine stack:
+#   1. a Docker engine, the images and the cluster's own (./build_images.sh --cluster), .env: as
+#      scripts/quickstart.sh does (the shared steps are in scripts/lib/stack.sh)
+#   2. starts the registry, pushes every image under the tag the DAGs run (MINDPULSE_IMAGE_TAG, default
+#      latest) and checks that the registry serves each step image as built, before any run could miss one
+#   3. airflow-init, then the whole stack: Airflow with the CeleryExecutor, Redis, two worker hosts, the demo data
+#   4. waits until every component is healthy and prints the URL and the login
+# Safe to run again. `scripts/cluster.sh down` stops the cluster and keeps its volumes.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-die() {
-  echo "cluster: ERROR: $*" >&2
-  exit 1
-}
+name=cluster
+# Two worker hosts pull their first images and the demo seeding trains a model on the same cores: be patient.
+start_timeout=1800
 compose=(docker compose --file docker-compose.yml --file docker-compose.cluster.yml)
+# shellcheck source=scripts/lib/stack.sh
+source scripts/lib/stack.sh
 if [[ ${1:-} == down ]]; then
   exec "${compose[@]}" down
 fi
 (($# == 0)) || die "unknown argument '$1' (no argument: start; down: stop)"
 
-docker info >/dev/null 2>&1 || die "no Docker engine answers: start one (scripts/quickstart.sh installs one)"
-env_value() { [[ -f .env ]] && sed -n "s/^$1=//p" .env | tail -n 1; }
-port=${MINDPULSE_REGISTRY_PORT:-$(env_value MINDPULSE_REGISTRY_PORT || true)}
-port=${port:-5001}
+ensure_engine
+step "building the images"
+build_images --cluster
+step "checking .env"
+write_env
 
-echo "==> building the images"
-./build_images.sh --cluster
-echo "==> starting the registry and pushing the images to it"
-"${compose[@]}" up -d --wait registry
+step "starting the registry and pushing the images to it"
+registry=127.0.0.1:$(setting MINDPULSE_REGISTRY_PORT 5001)
+"${compose[@]}" up --detach --wait registry
 # The registry takes only its own user, with the password secrets-init generated into its volume.
-"${compose[@]}" run --rm --no-deps -T --entrypoint cat registry /run/secrets/registry/password \
-  | ./build_images.sh --push "localhost:$port" --password-stdin
-echo "==> starting the cluster"
-"${compose[@]}" up airflow-init
-"${compose[@]}" up -d
-# Not `up --wait`: the one-shot services (secrets, init, demo seeding) exit, which it would count as failure.
-services=(airflow-apiserver airflow-scheduler airflow-dag-processor airflow-triggerer worker-1 worker-2)
-echo "==> waiting until ${services[*]} are healthy (the first start seeds the demo data: minutes)"
-for service in "${services[@]}"; do
-  for ((waited = 0; ; waited += 5)); do
-    id=$("${compose[@]}" ps --quiet "$service")
-    [[ -n $id && $(docker inspect --format '{{.State.Health.Status}}' "$id") == healthy ]] && break
-    ((waited < 1800)) || die "$service is not healthy after 30 minutes: ${compose[*]} logs $service"
-    sleep 5
-  done
-done
-ui_port=${AIRFLOW_PORT:-$(env_value AIRFLOW_PORT || true)}
-echo "MindPulse cluster: http://localhost:${ui_port:-8083}"
+REGISTRY_PASSWORD=$("${compose[@]}" run --rm --no-deps -T --entrypoint cat registry /run/secrets/registry/password)
+build_images --push "$registry" --password-stdin <<<"$REGISTRY_PASSWORD"
+REGISTRY_PASSWORD=$REGISTRY_PASSWORD check_images "run $0 again (it builds and pushes them)" --registry "$registry"
+
+init_airflow
+step "starting the cluster (the first start seeds the demo data: minutes)"
+"${compose[@]}" up --detach
+wait_healthy airflow-apiserver airflow-scheduler airflow-dag-processor airflow-triggerer \
+  worker-1 heavy-worker-1 worker-2 heavy-worker-2
+welcome "The MindPulse cluster"

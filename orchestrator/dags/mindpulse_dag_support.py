@@ -14,7 +14,7 @@ Configuration, all read when the DAG file is parsed:
                                    benchmark's peer); each runner's own settings are in its module
 - MINDPULSE_IMAGE_TAG              tag of the step images (default: the repository's VERSION file)
 - MINDPULSE_TASK_RETRIES           retries of a failed step (default 2)
-- MINDPULSE_TASK_RETRY_SECONDS     the wait before a retry (default 300)
+- MINDPULSE_TASK_RETRY_SECONDS     the wait before a retry (default 60)
 - MINDPULSE_REGISTRY, MINDPULSE_DEFAULT_QUEUE, MINDPULSE_HEAVY_QUEUE, MINDPULSE_QUEUES
                                    where the images come from and which Celery queue each step goes to
                                    when the tasks run on several worker hosts: see mindpulse_cluster
@@ -85,8 +85,11 @@ QUEUES = queue_routing()
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "mindpulse",
-    "retries": int(os.environ.get("MINDPULSE_TASK_RETRIES", "2")),
-    "retry_delay": timedelta(seconds=int(os.environ.get("MINDPULSE_TASK_RETRY_SECONDS", "300"))),
+    # Empty counts as unset: compose passes `${VAR:-}` through empty, so these defaults are the only ones.
+    "retries": int(os.environ.get("MINDPULSE_TASK_RETRIES") or 2),
+    # A minute: the steps are safe to run again, and a step whose worker host died should not wait long for
+    # the other (docs/scaling.md, "When something dies").
+    "retry_delay": timedelta(seconds=int(os.environ.get("MINDPULSE_TASK_RETRY_SECONDS") or 60)),
 }
 
 

@@ -2,10 +2,12 @@
 CeleryExecutor, a Redis broker, the image registry and two worker hosts, each an Airflow Celery worker on
 its own Docker engine (Docker-in-Docker) that starts without any image and pulls the steps from the registry.
 
-One cluster per module, with its own project name, container prefix, volume names, shared folder and ports,
-so it runs next to the single-machine e2e stack; `docker compose down --volumes` removes only its own parts.
+One cluster per module, started as the README says: `scripts/cluster.sh` in a fresh clone, with no .env and no
+exported setting (tests/e2e/fresh_clone.py), so its names, ports, volumes, tag and queues are the defaults a
+user gets. The single-machine e2e stack, which runs alongside, has its own project and names.
 In order: both DAGs at once while a container outside the workers appends rows; a worker host killed while
-it trains; the bad inputs a worker host checks before it starts a step.
+it trains, under the default queues, rows appended the whole time; the bad inputs a worker host checks before
+it starts a step.
 """
 
 from __future__ import annotations
@@ -20,25 +22,22 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bench.cluster_scaling import REGISTRY_PASSWORD
-from mindpulse import catalog, sandbox
-from mindpulse.paths import Layout
+from mindpulse import catalog, image_lock, sandbox
+from mindpulse.paths import Layout, volume_name
 from mindpulse.registry import current_version, verified_model_path
+from tests.e2e import fresh_clone
 from tests.e2e.compose_stack import (
-    AIRFLOW_SERVICES,
-    COMPOSE_FILE,
     REPO,
     REPORTING,
     RETRAIN,
     RUN_TIMEOUT,
-    STACK_TIMEOUT,
     TAG,
     Stack,
-    clean_environment,
-    free_port,
     run_command,
 )
 from tests.e2e.engine_attacks import GUARD_REFUSALS, NEIGHBOUR_ANSWERS, WORKER_STEP_ANSWERS, attack_engine
@@ -46,9 +45,9 @@ from tests.e2e.model_attacks import MODEL_ANSWERS, attack_live_model
 
 pytestmark = pytest.mark.cluster
 
-CLUSTER_FILE = REPO / "docker-compose.cluster.yml"
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
-WORKERS = ("worker-1", "worker-2")
+# Each worker host's Celery workers: the default queue's and the heavy queue's (docker-compose.cluster.yml).
+WORKERS = ("worker-1", "heavy-worker-1", "worker-2", "heavy-worker-2")
 # Longer than a few scheduler loops: a promotion's asset event becomes a reporting run one loop later.
 SETTLE_SECONDS = 20
 # The appender's rows carry their number in the timestamp's microseconds and in Physical_Activity's decimals.
@@ -56,12 +55,25 @@ APPENDER_SOURCE = REPO / "tests" / "integration" / "production_appender.py"
 ROW_NUMBER = re.compile(r"\.(\d{6})\+00:00$")
 
 
+def host_of(worker: str) -> int:
+    """The worker host a Celery worker's hostname belongs to (worker-2 and heavy-worker-2: 2)."""
+    return int(worker.rpartition("-")[2])
+
+
 class Cluster(Stack):
-    files = (COMPOSE_FILE, CLUSTER_FILE)
+    files = ("docker-compose.yml", "docker-compose.cluster.yml")
 
     @property
     def registry_port(self) -> int:
         return int(self.settings["MINDPULSE_REGISTRY_PORT"])
+
+    def volume(self, kind: str) -> str:
+        return volume_name(kind, self.settings)
+
+    def host_containers(self, host: int) -> list[str]:
+        """The containers of worker host `host`: its engine, its guard and its Celery workers."""
+        names = [f"dockerhost-{host}", f"guard-{host}", *(worker for worker in WORKERS if host_of(worker) == host)]
+        return [self.container(name) for name in names]
 
     def engine(self, host: int, *args: str) -> subprocess.CompletedProcess:
         """A docker command against worker host `host`'s own engine."""
@@ -88,7 +100,7 @@ class Cluster(Stack):
         (an engine volume, not shared storage) so that the live model can be verified here."""
         trust = self.shared.parent / "trust"
         if not trust.is_dir():
-            volume = f"{self.settings['MINDPULSE_TRUST_VOLUME']}:/trust:ro"
+            volume = f"{self.volume('trust')}:/trust:ro"
             image = f"mindpulse/family-base:{TAG}"
             key = run_command(
                 ["docker", "run", "--rm", "--network", "none", "-v", volume, image, "cat", "/trust/model-signing.pub"]
@@ -101,40 +113,15 @@ class Cluster(Stack):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    needed = ["airflow", "postgres", "guard", "redis", "registry", "dockerhost"]
-    missing = [
-        name for name in needed if run_command(["docker", "image", "inspect", f"mindpulse/{name}:{TAG}"]).returncode
-    ]
-    if missing:
-        pytest.fail(f"images not built (run ./build_images.sh --cluster): {', '.join(missing)}")
-
-    def settings(_project: str) -> dict[str, str]:
-        return {
-            "MINDPULSE_REGISTRY_PORT": str(free_port()),
-            # A killed worker host's task is failed after a minute without heartbeat and retried 5 s later.
-            "MINDPULSE_HEARTBEAT_TIMEOUT": "60",
-            "MINDPULSE_TASK_RETRY_SECONDS": "5",
-            # A fifth of the demo's reference data: the cluster is what is under test here, and training on it
-            # still takes long enough to kill its host mid-step.
-            "MINDPULSE_DEMO_REFERENCE_ROWS": "20000",
-        }
-
-    cluster = Cluster.create(tmp_path_factory, "cluster", settings)
+    cluster, exit_code, printed = fresh_clone.start(tmp_path_factory, "cluster.sh", Cluster)
     try:
-        up = cluster.compose("up", "--detach", "--wait", "registry", timeout=300)
-        assert up.returncode == 0, up.stderr[-3000:]
-        pushed = subprocess.run(
-            [str(REPO / "build_images.sh"), "--tag", TAG, "--push", f"127.0.0.1:{cluster.registry_port}",
-             "--password-stdin"],
-            input=cluster.registry_password(), env=clean_environment(), capture_output=True, text=True,
-            timeout=STACK_TIMEOUT,
-        )  # fmt: skip
-        assert pushed.returncode == 0, pushed.stdout[-3000:] + pushed.stderr[-3000:]
-        init = cluster.compose("up", "airflow-init", timeout=STACK_TIMEOUT)
-        assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
-        up = cluster.compose("up", "--detach", timeout=STACK_TIMEOUT)
-        assert up.returncode == 0, up.stderr[-3000:] + cluster.logs("demo-bootstrap", "demo-traffic")
-        cluster.wait_healthy(AIRFLOW_SERVICES + WORKERS)
+        assert exit_code == 0, printed[-5000:]
+        # Before anything ran, the start command found every step image in the registry as built.
+        registry = f"127.0.0.1:{cluster.registry_port}"
+        assert f"image lock: every step image of tag {cluster.tag} is in the registry {registry}" in printed
+        # The clone built the very images this checkout did: the layers beside this one still find theirs.
+        clone_lock = cluster.repo / "image-locks" / f"{TAG}.json"
+        assert clone_lock.read_text() == (REPO / "image-locks" / f"{TAG}.json").read_text()
         yield cluster
     finally:
         if request.session.testsfailed:
@@ -193,7 +180,7 @@ def _appender(cluster: Cluster, name: str, environment: dict[str, str]) -> str:
         [
             "docker", "run", "--detach", "--name", f"{cluster.project}-appender-{name}", "--network", "none",
             "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--volume", f"{cluster.settings['MINDPULSE_DATA_VOLUME']}:/data",
+            "--volume", f"{cluster.volume('data')}:/data",
             *(item for key, value in environment.items() for item in ("--env", f"{key}={value}")),
             f"mindpulse/family-pandas:{TAG}", "python", "-c", APPENDER_SOURCE.read_text(),
         ]
@@ -228,6 +215,29 @@ def _appended_rows(layout: Layout) -> list[int]:
 
 
 # --- the tests -----------------------------------------------------------------------------------------------
+
+
+def test_the_start_commands_check_finds_a_tag_or_an_image_the_registry_does_not_serve(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scripts/cluster.sh checks the registry against the image lock before anything runs (the fixture saw it
+    pass); here the same check meets a tag that was never pushed and a lock that records another build."""
+    registry = f"127.0.0.1:{cluster.registry_port}"
+    monkeypatch.setenv(image_lock.REGISTRY_PASSWORD_VARIABLE, cluster.registry_password())
+    built = image_lock.read(cluster.repo / "image-locks" / image_lock.file_name(cluster.tag), cluster.tag)
+    assert image_lock.check(cluster.repo / "image-locks", cluster.tag, [], registry) is None
+    first = catalog.STEPS[0].image_name
+    listed = [f"{name} {image_id}" for name, image_id in built.items()]
+    image_lock.write(tmp_path / "unpushed", ["never-pushed"], listed)
+    assert image_lock.check(tmp_path / "unpushed", "never-pushed", [], registry) == (
+        f"{first}:never-pushed is not in the registry {registry}"
+    )
+    other_build = "sha256:" + "0" * 64
+    other = {**built, first: other_build}
+    image_lock.write(tmp_path / "other", [cluster.tag], [f"{name} {image_id}" for name, image_id in other.items()])
+    assert image_lock.check(tmp_path / "other", cluster.tag, [], registry) == (
+        f"{first}:{cluster.tag} in the registry {registry} is {built[first]}, not the build's {other_build}"
+    )
 
 
 def test_worker_hosts_start_without_images_and_the_registry_holds_them(cluster: Cluster) -> None:
@@ -288,15 +298,15 @@ def test_worker_engines_answer_only_their_guard_which_refuses_every_attack(clust
     victim = "mindpulse-no-such-container"
     results = attack_engine(cluster, "worker-1", victim)
     assert results.pop("engine socket mounted") is False
-    expected_image = f"(expected mindpulse-registry:5000/mindpulse/check-production-data:{TAG}, ...)"
+    expected_image = f"(expected mindpulse-registry:5000/mindpulse/check-production-data:{cluster.tag}, ...)"
     for name in ("create a privileged container", "bind-mount /", "add SYS_ADMIN", "network_mode host"):
         assert results[name] == "403 mindpulse-guard: refused " + GUARD_REFUSALS[name], name
     assert results["exec into another container"] == (
         f"403 mindpulse-guard: refused POST /containers/{victim}/exec: not an operation a MindPulse step needs"
     )
     assert results["run an image that is not a step"] == (
-        f"403 mindpulse-guard: refused POST /containers/create: image 'mindpulse/airflow:{TAG}' is not a MindPulse"
-        f" step image {expected_image}"
+        f"403 mindpulse-guard: refused POST /containers/create: image 'mindpulse/airflow:{cluster.tag}' is not a"
+        f" MindPulse step image {expected_image}"
     )
     assert results["pull an arbitrary image"] == (
         f"403 mindpulse-guard: refused POST /images/create: image 'alpine:3' is not a MindPulse step image"
@@ -326,13 +336,13 @@ def test_both_dags_run_at_once_across_two_worker_hosts_and_no_appended_row_is_lo
 
     assert states == {RETRAIN: "success", REPORTING: "success"}, instances
     ran = [ti for tasks in instances.values() for ti in tasks.values() if ti["state"] == "success"]
-    assert len({ti["hostname"] for ti in ran}) >= 2, [(ti["task_id"], ti["hostname"]) for ti in ran]
+    # Both hosts consume both queues: the steps of the two runs went to both.
+    assert {host_of(ti["hostname"]) for ti in ran} == {1, 2}, [(ti["task_id"], ti["hostname"]) for ti in ran]
     train = instances[RETRAIN]["train_new_model"]
-    assert train["state"] == "success" and train["hostname"] == cluster.container("worker-1"), train
     assert train["queue"] == "heavy" and instances[RETRAIN]["merge_production_data"]["queue"] == "default"
-    # The steps ran from images each engine pulled: the heavy host has the training image, the other not.
-    assert "mindpulse/train-new-model" in " ".join(cluster.step_images(1))
-    assert "mindpulse/train-new-model" not in " ".join(cluster.step_images(2))
+    assert train["hostname"].startswith(cluster.container("heavy-worker-")), train
+    # The steps ran from images each engine pulled: the host that trained has the training image.
+    assert "mindpulse/train-new-model" in " ".join(cluster.step_images(host_of(train["hostname"])))
 
     found = _appended_rows(cluster.layout())
     assert appended > 0 and sorted(found) == list(range(1, appended + 1)), "0 rows lost, 0 counted twice"
@@ -400,14 +410,13 @@ def test_a_crafted_model_on_the_shared_storage_is_refused_and_never_unpickled(cl
 
 
 def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cluster) -> None:
+    """Under the default queues and timings: the whole host that trains (engine, guard, both workers) is killed and
+    not restarted; the other host's heavy worker trains again after the heartbeat timeout and the retry delay, while
+    rows are appended the whole time."""
     token = cluster.token()
-    # Each host takes the other's queue too, as a second heavy host would (docs/scaling.md): whichever host
-    # dies, the other can run the rest of the run.
-    for worker, queue in (("worker-2", "heavy"), ("worker-1", "default")):
-        added = cluster.celery(worker, "control", "add_consumer", queue)
-        assert added.returncode == 0 and queue in added.stdout, added.stdout + added.stderr
     layout = cluster.layout()
     before = sorted(_appended_rows(layout))
+    appender = _appender(cluster, "killed-host", {"PAUSE": "0.2", "SEED": "12", "FIRST": str(len(before) + 1)})
     live_before = current_version(layout)
     run_id = cluster.trigger(token, RETRAIN, {"force": True})
 
@@ -419,9 +428,7 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
         assert train.get("state") not in ("success", "failed", "skipped"), train
         assert time.monotonic() < deadline, train
         time.sleep(1)
-    victim = train["hostname"].removeprefix(cluster.container(""))
-    host = victim.replace("worker", "dockerhost")
-    doomed = [cluster.container(victim), cluster.container(host)]
+    doomed = cluster.host_containers(host_of(train["hostname"]))
     # No restart policy for the killed host: it stays dead until the test brings it back.
     run_command(["docker", "update", "--restart", "no", *doomed])
     killed = run_command(["docker", "kill", "--signal", "KILL", *doomed])
@@ -429,17 +436,20 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
     try:
         state = _wait(cluster, token, RETRAIN, run_id)
         retried = cluster.instances(token, RETRAIN, run_id)["train_new_model"]
+        appended = _stop_appender(appender)
     finally:
         run_command(["docker", "update", "--restart", "unless-stopped", *doomed])
-        run_command(["docker", "start", doomed[1]])
-        run_command(["docker", "start", doomed[0]])
-        cluster.wait_healthy((victim, host))
+        for container in doomed:  # the engine first, then its guard, then the workers
+            run_command(["docker", "start", container])
+        cluster.wait_healthy(tuple(name.removeprefix(cluster.container("")) for name in doomed))
 
     assert state == "success", cluster.instances(token, RETRAIN, run_id)
-    assert retried["try_number"] >= 2 and retried["hostname"] not in ("", train["hostname"]), retried
+    assert retried["try_number"] >= 2, retried
+    assert host_of(retried["hostname"]) != host_of(train["hostname"]), (train["hostname"], retried["hostname"])
     verified_model_path(layout)  # raises when the live model does not match its signature or checksum
     assert current_version(layout) is not None and current_version(layout) >= (live_before or "")
-    assert sorted(_appended_rows(layout)) == before, "0 rows lost, 0 counted twice"
+    found = sorted(_appended_rows(layout))
+    assert appended > 0 and found == list(range(1, len(before) + appended + 1)), "0 rows lost, 0 counted twice"
 
 
 def _fails_at_first_step_with(cluster: Cluster, line: str) -> None:
@@ -460,7 +470,7 @@ def _fails_at_first_step_with(cluster: Cluster, line: str) -> None:
 
 
 def test_a_worker_host_without_the_shared_storage_stops_before_any_step(cluster: Cluster) -> None:
-    volume = cluster.settings["MINDPULSE_DATA_VOLUME"]
+    volume = cluster.volume("data")
     # The kill test's retrain may have promoted, and the reporting run it triggers may still be running.
     _settle(cluster, cluster.token())
     for host in (1, 2):
@@ -486,7 +496,7 @@ def test_a_registry_that_does_not_answer_stops_the_step_before_it_starts(cluster
                 cluster.engine(host, "rmi", image)
     cluster.compose("stop", "registry")
     try:
-        _fails_at_first_step_with(cluster, f"cannot pull mindpulse-registry:5000/{first}:{TAG}")
+        _fails_at_first_step_with(cluster, f"cannot pull mindpulse-registry:5000/{first}:{cluster.tag}")
     finally:
         cluster.compose("start", "registry")
 
@@ -494,10 +504,13 @@ def test_a_registry_that_does_not_answer_stops_the_step_before_it_starts(cluster
 def test_a_queue_no_worker_consumes_stops_the_run_before_any_step(cluster: Cluster) -> None:
     """The reporting DAG routes its Evidently steps to `heavy`; with no worker consuming it, its first step (on
     `default`) says so instead of the run waiting for ever."""
-    for worker in WORKERS:
-        cluster.celery(worker, "control", "cancel_consumer", "heavy")
+    heavy_workers = [worker for worker in WORKERS if worker.startswith("heavy-")]
+    for worker in heavy_workers:
+        cancelled = cluster.celery(worker, "control", "cancel_consumer", "heavy")
+        assert cancelled.returncode == 0 and "heavy" in cancelled.stdout, cancelled.stdout + cancelled.stderr
     try:
         _fails_at_first_step_with(cluster, "queue heavy has no Celery worker consuming it")
     finally:
-        added = cluster.celery("worker-1", "control", "add_consumer", "heavy")
-        assert added.returncode == 0, added.stderr
+        for worker in heavy_workers:
+            added = cluster.celery(worker, "control", "add_consumer", "heavy")
+            assert added.returncode == 0, added.stderr

@@ -6,6 +6,7 @@ runs next to a user's stack and next to the other layer's; `docker compose down 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -64,8 +65,10 @@ class Stack:
     settings: dict[str, str]
     env: dict[str, str] = field(repr=False)
     env_file: Path
-    # The compose files the stack is made of; a subclass adds its own.
-    files: ClassVar[tuple[Path, ...]] = (COMPOSE_FILE,)
+    # The checkout whose compose files the stack runs (a fresh clone of this one for the cluster).
+    repo: Path = REPO
+    # The compose files the stack is made of, in `repo`; a subclass adds its own.
+    files: ClassVar[tuple[str, ...]] = (COMPOSE_FILE.name,)
 
     @classmethod
     def create(
@@ -103,11 +106,18 @@ class Stack:
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         command = ["docker", "compose", "--project-name", self.project, "--env-file", str(self.env_file)]
-        command += [item for path in self.files for item in ("--file", str(path))]
+        command += [item for name in self.files for item in ("--file", str(self.repo / name))]
         return run_command([*command, *args], env=self.env, timeout=timeout)
 
+    @functools.cached_property
+    def tag(self) -> str:
+        """The step images' tag the DAGs resolve, as the scheduler has it."""
+        printed = self.exec("airflow-scheduler", "printenv", "MINDPULSE_IMAGE_TAG")
+        assert printed.returncode == 0 and printed.stdout.strip(), printed.stderr
+        return printed.stdout.strip()
+
     def container(self, name: str) -> str:
-        return self.settings["MINDPULSE_CONTAINER_PREFIX"] + name
+        return self.settings.get("MINDPULSE_CONTAINER_PREFIX", "") + name
 
     def exec(self, container: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return run_command(["docker", "exec", self.container(container), *args], timeout=timeout)

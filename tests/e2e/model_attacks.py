@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mindpulse.paths import volume_name
 from tests.e2e.compose_stack import TAG, Stack, run_command
 
 MARKER = "/data/pickle-ran"
@@ -81,7 +82,7 @@ shutil.rmtree("/models/.attack-original")
 
 
 def _volume(stack: Stack, kind: str, mode: str) -> list[str]:
-    return ["-v", f"{stack.settings[f'MINDPULSE_{kind.upper()}_VOLUME']}:/{kind}:{mode}"]
+    return ["-v", f"{volume_name(kind, stack.settings)}:/{kind}:{mode}"]
 
 
 def _python(stack: Stack, script: str, *mounts: str) -> Any:

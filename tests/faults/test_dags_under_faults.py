@@ -9,7 +9,7 @@
   intact afterwards.
 - The orchestrator dies mid-run: the `airflow dags test` process is SIGKILLed while train_new_model's
   container runs. The container carries on and finishes (nothing stops it). When it has (a retry waits
-  retry_delay, five minutes), the run goes on as a restarted scheduler continues it: the tasks that had
+  retry_delay, a minute), the run goes on as a restarted scheduler continues it: the tasks that had
   finished stay so, the interrupted one is tried again, then the rest run. `dags test` cannot resume a run,
   so it runs the DAG again with the finished tasks marked successful (--mark-success-pattern). The retried
   train_new_model finds the version its orphaned first try registered, and the registry ends as after an

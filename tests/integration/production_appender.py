@@ -2,13 +2,13 @@
 (`mindpulse.production.append_lines`), a batch of 1 to 5 lines per append, until ROWS rows are written
 or SIGTERM arrives. Runs inside a mindpulse family image that has numpy (family-pandas), as the step user.
 
-Every row can be told apart: row n (counting from 1) carries n in the six fractional digits of its
+Every row can be told apart: row n (counting from FIRST, default 1) carries n in the six fractional digits of its
 timestamp (2026-01-01T12:00:00.000042+00:00 is row 42) and of its Physical_Activity (minutes + n / 10**6),
 so it is recognisable in the archive and prod_data.csv by its timestamp, and in the training and
 evaluation sets (which keep only features and label) by its features, which no other row shares.
 
-Environment: ROWS (0: until SIGTERM), PAUSE (seconds between appends), SEED, UNLABELLED_SHARE (rows whose
-outcome is not known yet), LABEL (when set, the outcome of every labelled row).
+Environment: ROWS (0: until SIGTERM), FIRST (the first row's number), PAUSE (seconds between appends), SEED,
+UNLABELLED_SHARE (rows whose outcome is not known yet), LABEL (when set, the outcome of every labelled row).
 Stdout: {"event": "appending"} once the first batch is in, then, when it stops,
 {"event": "stopped", "rows": N, "appends": [[unix time the batch was in, its rows], ...]}.
 """
@@ -35,6 +35,7 @@ FEATURE_POOL = 50_000
 
 def main() -> None:
     rows = int(os.environ.get("ROWS", "0")) or MOST_ROWS
+    first = int(os.environ.get("FIRST", "1"))
     pause = float(os.environ.get("PAUSE", "0"))
     unlabelled_share = float(os.environ.get("UNLABELLED_SHARE", "0.3"))
     label = os.environ.get("LABEL", "")
@@ -64,7 +65,7 @@ def main() -> None:
     while written < rows and not stop_requested:
         batch = min(int(rng.integers(1, 6)), rows - written)
         now = datetime.now(UTC)
-        lines = "".join(line(n, now) for n in range(written + 1, written + batch + 1))
+        lines = "".join(line(n, now) for n in range(first + written, first + written + batch))
         production.append_lines(layout, header, lines.encode())
         appends.append((time.time(), batch))
         written += batch

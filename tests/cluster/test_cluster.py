@@ -22,6 +22,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,8 @@ pytestmark = pytest.mark.cluster
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 # Each worker host's Celery workers: the default queue's and the heavy queue's (docker-compose.cluster.yml).
 WORKERS = ("worker-1", "heavy-worker-1", "worker-2", "heavy-worker-2")
+# Airflow's setting for how long a task without heartbeat stays "running" (MINDPULSE_HEARTBEAT_TIMEOUT).
+HEARTBEAT_TIMEOUT = "task_instance_heartbeat_timeout"
 # Longer than a few scheduler loops: a promotion's asset event becomes a reporting run one loop later.
 SETTLE_SECONDS = 20
 # The appender's rows carry their number in the timestamp's microseconds and in Physical_Activity's decimals.
@@ -414,6 +417,7 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
     not restarted; the other host's heavy worker trains again after the heartbeat timeout and the retry delay, while
     rows are appended the whole time."""
     token = cluster.token()
+    cluster.unpause(token, RETRAIN)  # as the earlier tests leave it, so that this one also runs alone
     layout = cluster.layout()
     before = sorted(_appended_rows(layout))
     appender = _appender(cluster, "killed-host", {"PAUSE": "0.2", "SEED": "12", "FIRST": str(len(before) + 1)})
@@ -432,6 +436,7 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
     # No restart policy for the killed host: it stays dead until the test brings it back.
     run_command(["docker", "update", "--restart", "no", *doomed])
     killed = run_command(["docker", "kill", "--signal", "KILL", *doomed])
+    killed_at = datetime.now(UTC)
     assert killed.returncode == 0, killed.stderr
     try:
         state = _wait(cluster, token, RETRAIN, run_id)
@@ -446,6 +451,12 @@ def test_a_worker_host_killed_while_training_is_retried_on_the_other(cluster: Cl
     assert state == "success", cluster.instances(token, RETRAIN, run_id)
     assert retried["try_number"] >= 2, retried
     assert host_of(retried["hostname"]) != host_of(train["hostname"]), (train["hostname"], retried["hostname"])
+    # What the host's death cost (docs/scaling.md): the retry waited for the default heartbeat timeout, which
+    # counts from the task's last beat (a few seconds before the kill), then the retry delay.
+    timeout = cluster.exec("airflow-scheduler", "airflow", "config", "get-value", "scheduler", HEARTBEAT_TIMEOUT)
+    waited = (datetime.fromisoformat(retried["start_date"]) - killed_at).total_seconds()
+    print(f"the host died {waited:.0f} s before the retry started (heartbeat timeout {timeout.stdout.strip()} s)")
+    assert waited >= int(timeout.stdout) - 30, (waited, timeout.stdout)
     verified_model_path(layout)  # raises when the live model does not match its signature or checksum
     assert current_version(layout) is not None and current_version(layout) >= (live_before or "")
     found = sorted(_appended_rows(layout))

@@ -56,6 +56,25 @@ def clone(target: Path) -> Path:
     return target
 
 
+def remove_a_stack_these_tests_left(temp_root: Path) -> None:
+    """Take down the README-named stack a killed run of these tests left behind (a time limit, a lost machine;
+    its containers restart with the engine): every container of it ran from a clone under pytest's temporary
+    root. A stack with any other container, a user's, is left for the refusal below."""
+    label = f"label=com.docker.compose.project={PROJECT}"
+    working_dir = '{{.Label "com.docker.compose.project.working_dir"}}'
+    listed = run_command(["docker", "ps", "--all", "--filter", label, "--format", f"{{{{.ID}}}} {working_dir}"])
+    containers = dict(line.split(" ", 1) for line in listed.stdout.splitlines())
+    if not containers or not all(Path(folder).is_relative_to(temp_root) for folder in containers.values()):
+        return
+    appenders = run_command(["docker", "ps", "--all", "--quiet", "--filter", f"name={PROJECT}-appender-"]).stdout
+    print(f"removing the stack an interrupted test run left: {sorted(set(containers.values()))}")
+    run_command(["docker", "rm", "--force", "--volumes", *containers, *appenders.split()])
+    for kind in ("volume", "network"):
+        names = run_command(["docker", kind, "ls", "--quiet", "--filter", label]).stdout.split()
+        if names:
+            run_command(["docker", kind, "rm", *names])
+
+
 def refuse_an_existing_default_stack(defaults: dict[str, str]) -> None:
     """Fail, saying what is in the way, when this engine has a stack under the README's names or its ports are
     taken: the test's teardown removes the project's volumes, which must never be a user's."""
@@ -84,6 +103,7 @@ def start(tmp_path_factory: pytest.TempPathFactory, command: str, kind: type[Sta
     """`scripts/<command>` run in a fresh clone, as the README says: the stack it started (whatever its exit), its
     exit code and what it printed. The caller asserts the exit, and takes the stack down in any case."""
     defaults = env_values(REPO / ".env.example")
+    remove_a_stack_these_tests_left(tmp_path_factory.getbasetemp().parent)
     refuse_an_existing_default_stack(defaults)
     # Named as a user's checkout would be; compose's project name comes from docker-compose.yml, not the folder.
     repo = clone(tmp_path_factory.mktemp(command.removesuffix(".sh")) / "mindpulse-pipelines")

@@ -1,9 +1,9 @@
 """The compose stack end to end, the way a user runs it: `docker compose up airflow-init`,
 `docker compose up -d`, the README's commands, both DAGs through the REST API, the reports on the
-host, and the UI in a headless Chromium.
+host, and the UI in headless Chromium, driven by Playwright.
 
 The stack is a throwaway one that can run next to a user's (tests/e2e/compose_stack.py). It needs the
-images of ./build_images.sh and Debian's `chromium` (`.ci/run` provides both).
+images of ./build_images.sh and Debian's `chromium` (`.ci/run` provides both; tests/e2e/browser.py).
 """
 
 from __future__ import annotations
@@ -12,22 +12,24 @@ import base64
 import json
 import os
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from mindpulse import catalog
 from mindpulse.paths import VOLUME_DIRS
 from tests.e2e import alert_receiver
-from tests.e2e.chromium import Chromium
+from tests.e2e.browser import chromium_page
 from tests.e2e.compose_stack import (
     AIRFLOW_SERVICES,
     REPO,
@@ -406,6 +408,24 @@ def _wait_until_the_scheduler_has_nothing_due(stack: Stack, token: str, dag_id: 
         time.sleep(5)
 
 
+@contextmanager
+def _containers_created(label: str) -> Iterator[list[str]]:
+    """The images of the containers with `label` the engine creates while the block runs, in order.
+
+    Watched as they happen: the engine replays only its last 256 events, and the layers running alongside on a
+    busy engine make more than that while a block of a minute runs (CI once lost the first of two creates)."""
+    command = ["docker", "events", "--since", f"{time.time():.3f}", "--filter", "event=create", "--filter"]
+    command += [f"label={label}", "--format", "{{.Actor.Attributes.image}}"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as watcher:
+        created: list[str] = []
+        try:
+            yield created
+            time.sleep(2)  # the last create's event is on its way
+        finally:
+            watcher.terminate()
+            created += watcher.communicate(timeout=30)[0].split()
+
+
 @pytest.mark.e2e
 def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
     """apache/airflow#35994 and PR #72656: `airflow tasks test` on an unpaused DAG made the scheduler run the
@@ -422,19 +442,14 @@ def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
     files = run_command([*snapshot, "python", "-c", SNAPSHOT]).stdout
     assert "/data/reference_data.csv" in files
 
-    since = run_command(["date", "+%s"]).stdout.strip()
-    results = [_step_test(stack), _step_test(stack, "2026-02-09")]
-    until = run_command(["date", "+%s"]).stdout.strip()
+    # Only this stack's step containers (labelled with its deployment, the data volume's name): the other test
+    # layers run beside this one on the same engine, with the same images.
+    with _containers_created(f"org.mindpulse.deployment={stack.settings['MINDPULSE_DATA_VOLUME']}") as created:
+        results = [_step_test(stack), _step_test(stack, "2026-02-09")]
 
     assert [(result["step"], result["labelled_rows"]) for result in results] == [("check_production_data", 0)] * 2
     # Every container the engine created meanwhile for a retrain step: the two the commands ran. (Each
     # command takes far longer than a scheduler loop, so a run the scheduler had been handed shows here.)
-    # Only this stack's step containers (labelled with its deployment, the data volume's name): the other test
-    # layers run beside this one on the same engine, with the same images.
-    deployment = f"label=org.mindpulse.deployment={stack.settings['MINDPULSE_DATA_VOLUME']}"
-    events = ["docker", "events", "--since", since, "--until", until, "--filter", "event=create"]
-    events += ["--filter", deployment]
-    created = run_command([*events, "--format", "{{.Actor.Attributes.image}}"]).stdout.split()
     retrain_images = {f"{catalog.step(name).image_name}:{TAG}" for name in RETRAIN_STEPS}
     assert [image for image in created if image in retrain_images] == [f"mindpulse/check-production-data:{TAG}"] * 2
     assert _history(stack, token) == before
@@ -455,37 +470,37 @@ def test_a_crafted_model_with_its_checksum_recomputed_is_refused_and_never_unpic
     assert stack.exec("airflow-scheduler", "true").returncode == 0  # the stack is still there for the next tests
 
 
+# The ids of the DAG graph's nodes, and whether every step is among them.
+GRAPH_NODES = "() => [...document.querySelectorAll('.react-flow__node')].map(node => node.dataset.id)"
+EVERY_STEP_SHOWN = f"steps => {{ const shown = ({GRAPH_NODES})(); return steps.every(step => shown.includes(step)); }}"
+
+
+def _wait_until(page: Page, predicate: str, argument: Any, seconds: float = 60) -> None:
+    """Wait until the JavaScript `predicate` holds, or give up quietly: the assertion after it says what showed."""
+    with suppress(PlaywrightTimeoutError):
+        page.wait_for_function(predicate, arg=argument, timeout=seconds * 1000)
+
+
 @pytest.mark.e2e
 def test_ui_login_and_retrain_graph_in_headless_chromium(stack: Stack, tmp_path: Path) -> None:
-    if run_command(["sh", "-c", "command -v chromium"]).returncode:
-        pytest.fail("chromium is not installed (apt-get install -y chromium; .ci/run does it)")
     artifacts = Path(os.environ.get("MINDPULSE_E2E_ARTIFACTS") or tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
-    browser = Chromium(Path(tempfile.mkdtemp(dir=tmp_path)))
-    try:
-        browser.open(f"{stack.base_url}/auth/login/")
-        browser.evaluate(
-            "document.getElementById('username').value = 'admin';"
-            "document.getElementById('password').value = 'admin';"
-            "document.forms['login'].submit();"
-        )
-        browser.wait_for_load()
-        assert "/auth/login" not in browser.evaluate("location.href"), "the login form did not accept admin/admin"
+    shot = artifacts / "ml_retrain_pipeline_graph.png"
+    with chromium_page() as page:
+        page.goto(f"{stack.base_url}/auth/login/")
+        page.fill("#username", "admin")
+        page.fill("#password", "admin")
+        page.press("#password", "Enter")
+        page.wait_for_url(lambda url: "/auth/login" not in url)
 
         # The DAG page shows the graph instead of the grid when this UI preference says so.
-        browser.evaluate("localStorage.setItem('default_dag_view', JSON.stringify('graph'))")
-        browser.open(f"{stack.base_url}/dags/{RETRAIN}")
-        nodes: list[str] = []
-        deadline = time.monotonic() + 60
-        while set(nodes) < set(RETRAIN_STEPS) and time.monotonic() < deadline:
-            time.sleep(1)
-            nodes = browser.evaluate("[...document.querySelectorAll('.react-flow__node')].map(n => n.dataset.id)") or []
-        time.sleep(2)  # the graph fits itself into the view after the nodes appear
-        shot = artifacts / "ml_retrain_pipeline_graph.png"
-        browser.screenshot(shot)
-        page_text = browser.evaluate("document.body.innerText")
-    finally:
-        browser.close()
+        page.evaluate("localStorage.setItem('default_dag_view', JSON.stringify('graph'))")
+        page.goto(f"{stack.base_url}/dags/{RETRAIN}")
+        _wait_until(page, EVERY_STEP_SHOWN, list(RETRAIN_STEPS))
+        page.wait_for_timeout(2000)  # the graph fits itself into the view after the nodes appear
+        page.screenshot(path=shot)
+        nodes = page.evaluate(GRAPH_NODES)
+        page_text = page.inner_text("body")
     assert set(nodes) >= set(RETRAIN_STEPS), f"graph nodes {nodes}; screenshot {shot}"
     assert RETRAIN in page_text
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
@@ -494,12 +509,13 @@ def test_ui_login_and_retrain_graph_in_headless_chromium(stack: Stack, tmp_path:
 
 EVIDENTLY_PANELS = ("Drift share", "Accuracy")
 # The data points of each dashboard panel: the UI draws each as an SVG circle of the panel's chart.
-PANEL_POINTS = """titles => JSON.stringify(Object.fromEntries(titles.map(title => {
+PANEL_POINTS = """titles => Object.fromEntries(titles.map(title => {
   const heading = [...document.querySelectorAll('body *')].find(e => !e.childElementCount && e.textContent === title);
   let panel = heading;
   while (panel && !panel.querySelector('svg')) panel = panel.parentElement;
   return [title, panel ? panel.querySelectorAll('svg circle.MuiMarkElement-root').length : 0];
-})))"""
+}))"""
+EVERY_PANEL_HAS_TWO_POINTS = f"titles => Object.values(({PANEL_POINTS})(titles)).every(points => points >= 2)"
 
 
 def _wait_for_http(url: str, timeout: float = 300) -> Any:
@@ -543,18 +559,12 @@ def test_evidently_ui_profile_shows_drift_and_accuracy_over_time(stack: Stack, t
         ui = f"http://127.0.0.1:{stack.settings['EVIDENTLY_UI_PORT']}"
         (project,) = _wait_for_http(f"{ui}/api/projects")
         assert project["name"] == "MindPulse"
-        browser = Chromium(Path(tempfile.mkdtemp(dir=tmp_path)))
-        try:
-            browser.open(f"{ui}/projects/{project['id']}")
-            points: dict[str, int] = {}
-            deadline = time.monotonic() + 60
-            while min(points.values(), default=0) < 2 and time.monotonic() < deadline:
-                time.sleep(1)
-                points = json.loads(browser.evaluate(f"({PANEL_POINTS})({json.dumps(EVIDENTLY_PANELS)})"))
-            time.sleep(1)  # the charts' entry animation
-            browser.screenshot(shot)
-        finally:
-            browser.close()
+        with chromium_page() as page:
+            page.goto(f"{ui}/projects/{project['id']}")
+            _wait_until(page, EVERY_PANEL_HAS_TWO_POINTS, list(EVIDENTLY_PANELS))
+            page.wait_for_timeout(1000)  # the charts' entry animation
+            page.screenshot(path=shot)
+            points = page.evaluate(PANEL_POINTS, list(EVIDENTLY_PANELS))
     finally:
         stack.compose(*profile, "rm", "--stop", "--force", "evidently-ui")
     assert all(points[title] >= 2 for title in EVIDENTLY_PANELS), f"points per panel {points}; screenshot {shot}"

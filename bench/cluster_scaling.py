@@ -75,6 +75,15 @@ class Compose:
         subprocess.run(["docker", "exec", self.container(worker), *command], capture_output=True, timeout=120)
 
 
+def concurrencies(compose: Compose) -> tuple[int, int]:
+    """How many default-queue and heavy-queue steps each host runs at once, as compose rendered the workers
+    (the stack's own defaults included)."""
+    services = json.loads(compose("config", "--format", "json"))["services"]
+    heavy = services["heavy-worker-1"]["command"]
+    default = services["worker-1"]["environment"]["AIRFLOW__CELERY__WORKER_CONCURRENCY"]
+    return int(default), int(heavy[heavy.index("--concurrency") + 1])
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -184,8 +193,7 @@ def measure(run: Run) -> dict[str, Any]:
             return max(samples[hosts][-1] for hosts in samples)
 
         run.repeat(one_repeat)
-        concurrency = int(compose.settings.get("MINDPULSE_WORKER_CONCURRENCY", "2"))
-        heavy_concurrency = int(compose.settings.get("MINDPULSE_HEAVY_CONCURRENCY", "1"))
+        concurrency, heavy_concurrency = concurrencies(compose)
     finally:
         compose("down", "--volumes", "--remove-orphans")
         scratch.cleanup()

@@ -57,16 +57,18 @@ def accuracy(model: Any, frame: Any) -> float:
 
 def retrain_once(template: Path, scratch: Path, rows: int, seed: int, live: Any, test: Any) -> dict[str, Any]:
     """One retrain on a private copy of the bootstrapped volumes after `rows` shifted labelled rows."""
-    from mindpulse import catalog, demo_data, merge, production, schema, training
+    from mindpulse import catalog, production, schema
+    from mindpulse.demo import synthetic
+    from mindpulse.retrain import fit, merge, training
 
     shutil.copytree(template, scratch, symlinks=True)
     layout = layout_in(scratch)
-    shifted = demo_data.generate_production(rows, live.predict, seed=100_000 + 1000 * seed + rows, concept_shift=1.0)
+    shifted = synthetic.generate_production(rows, live.predict, seed=100_000 + 1000 * seed + rows, concept_shift=1.0)
     lines = shifted.to_csv(index=False, header=False).encode()
     production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
     merge.merge_production_data(layout, **catalog.step("merge_production_data").defaults() | {"run_stamp": STAMP})
     outcome = training.train_and_register(
-        layout, layout.training_data, layout.evaluation_data, training.TrainingSettings(seed=seed), {}
+        layout, layout.training_data, layout.evaluation_data, fit.TrainingSettings(seed=seed), {}
     )
     retrained = accuracy(training.load_current_model(layout), test)
     shutil.rmtree(scratch)
@@ -79,7 +81,9 @@ def retrain_once(template: Path, scratch: Path, rows: int, seed: int, live: Any,
 
 
 def measure(run: Run) -> dict[str, Any]:
-    from mindpulse import demo, demo_data, schema, training
+    from mindpulse import schema
+    from mindpulse.demo import synthetic, tools
+    from mindpulse.retrain import training
 
     config = SMOKE if run.smoke else FULL
 
@@ -87,10 +91,10 @@ def measure(run: Run) -> dict[str, Any]:
         template = Path(folder) / "template"
         layout = layout_in(template)
         layout.reports_dir.mkdir(parents=True)
-        demo.bootstrap(layout, reference_rows=config["reference_rows"], seed=42, selection_metric="accuracy")
+        tools.bootstrap(layout, reference_rows=config["reference_rows"], seed=42, selection_metric="accuracy")
         live = training.load_current_model(layout)
-        before_test = demo_data.generate_production(config["test_rows"], live.predict, seed=501)
-        shifted_test = demo_data.generate_production(config["test_rows"], live.predict, seed=502, concept_shift=1.0)
+        before_test = synthetic.generate_production(config["test_rows"], live.predict, seed=501)
+        shifted_test = synthetic.generate_production(config["test_rows"], live.predict, seed=502, concept_shift=1.0)
         before, after = accuracy(live, before_test), accuracy(live, shifted_test)
         retrains: dict[str, Any] = {}
         for rule, rows in [(RULES[0], rows) for rows in config["added"]] + [(RULES[1], config["added"][0])]:
@@ -110,7 +114,7 @@ def measure(run: Run) -> dict[str, Any]:
         **{key: config[key] for key in ("reference_rows", "test_rows", "seeds")},
         "accuracy_before_shift": before,
         "accuracy_after_shift": after,
-        "bayes_after_shift": demo_data.bayes_accuracy(shifted_test[list(schema.FEATURES)], 1.0),
+        "bayes_after_shift": synthetic.bayes_accuracy(shifted_test[list(schema.FEATURES)], 1.0),
         "live_model": type(live.named_steps["classifier"]).__name__,
         "target_share": TARGET_SHARE,
         "retrain": retrains,

@@ -2,13 +2,13 @@
 design (every task a PythonOperator calling the same function in the Airflow process), at 100k and 1M rows.
 
 Both are the same DAG files: `MINDPULSE_RUNNER` picks the task factory (docker, or python from
-orchestrator/dags/mindpulse_python_runner.py). Each is run with `airflow dags test` from its own venv:
-`.venv-airflow` (Airflow without any ML library) for the containers, `.venv-peer` (Airflow and every step
-library, bench/peer.py) for the peer, each with its own SQLite Airflow home. Every run starts from a fresh
-copy of the same seeded data (named volumes for the containers, a host folder for the peer); the two
-runners alternate so drift in the machine's state hits both alike, and both get the same number of
-repeats. Also, per repeat, every step's bare function in a child interpreter (imports done first): the
-in-process bound, kept as information, and the per-step scale figures (time, peak memory).
+bench/peer_runner/mindpulse_python_runner.py, put on the peer's Python path). Each is run with
+`airflow dags test` from its own venv: `.venv-airflow` (Airflow without any ML library) for the containers,
+`.venv-peer` (Airflow and every step library, bench/peer.py) for the peer, each with its own SQLite Airflow
+home. Every run starts from a fresh copy of the same seeded data (named volumes for the containers, a host
+folder for the peer); the two runners alternate so drift in the machine's state hits both alike, and both get
+the same number of repeats. Also, per repeat, every step's bare function in a child interpreter (imports done
+first): the in-process bound, kept as information, and the per-step scale figures (time, peak memory).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class Airflow:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "orchestrator" / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "MINDPULSE_RUNNER": runner,
+            **({"PYTHONPATH": str(peer.RUNNER_FOLDER)} if runner == "python" else {}),
             "MINDPULSE_IMAGE_TAG": run.tag,
             "MINDPULSE_TASK_RETRIES": "0",
             # `dags test` cannot finish a DAG with a deadline alert (see tests/integration/airflow_harness.py).

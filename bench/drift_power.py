@@ -63,9 +63,9 @@ def fast_drifted_columns(reference: Any, window: Any) -> list[str]:
 def shifted_window(reference: Any, rows: int, columns: tuple[str, ...], shift: float, seed: int) -> Any:
     import numpy as np
 
-    from mindpulse import demo_data
+    from mindpulse.demo import synthetic
 
-    window = demo_data.lifestyle(rows, np.random.default_rng(seed))
+    window = synthetic.lifestyle(rows, np.random.default_rng(seed))
     for column in columns:
         moved = window[column] + shift * reference[column].std()
         window[column] = moved.round(DECIMALS[column])
@@ -74,10 +74,11 @@ def shifted_window(reference: Any, rows: int, columns: tuple[str, ...], shift: f
 
 def run_point(point: tuple[int, int, float, int]) -> dict[str, Any]:
     """`trials` windows of `rows` rows with `features` columns moved by `shift` SD: how many were flagged."""
-    from mindpulse import demo_data, drift
+    from mindpulse import drift
+    from mindpulse.demo import synthetic
 
     rows, features, shift, trials = point
-    reference = demo_data.generate_reference(REFERENCE_ROWS, 42)
+    reference = synthetic.generate_reference(REFERENCE_ROWS, 42)
     flagged, shares, columns = 0, [], {column: 0 for column in SHIFTED[max(SHIFTED)]}
     checks = {"windows": 0, "same": 0}
     method = ""

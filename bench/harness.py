@@ -140,34 +140,36 @@ def make_layout(folder: Path) -> Any:
 
 def seed_model(folder: Path, rows: int) -> Path:
     """A first model, trained once on a small reference and shared by every size: seeding stays cheap."""
-    from mindpulse import atomic, demo_data, registry, training
+    from mindpulse import atomic, registry
+    from mindpulse.demo import synthetic
+    from mindpulse.retrain import fit, training
 
     layout = make_layout(folder)
     registry.establish_trust(layout)
-    frame = demo_data.generate_reference(rows, 42)
+    frame = synthetic.generate_reference(rows, 42)
     atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
-    training.train_and_register(
-        layout, layout.reference_data, None, training.TrainingSettings(), {"trained_by": "bench"}
-    )
+    training.train_and_register(layout, layout.reference_data, None, fit.TrainingSettings(), {"trained_by": "bench"})
     return folder
 
 
 def seed_rows(folder: Path, model_folder: Path, rows: int) -> int:
     """Reference data of `rows` rows, production of 5% of it (labelled, undrifted), the shared model.
     Returns the number of production rows."""
-    from mindpulse import atomic, demo_data, production, schema, training
+    from mindpulse import atomic, production, schema
+    from mindpulse.demo import synthetic
+    from mindpulse.retrain import training
 
     layout = make_layout(folder)
     # The model, and the key pair it is signed with.
     for kind in ("models", "trust", "signing"):
         shutil.rmtree(folder / kind)
         shutil.copytree(model_folder / kind, folder / kind, symlinks=True)
-    frame = demo_data.generate_reference(rows, 42)
+    frame = synthetic.generate_reference(rows, 42)
     atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
     layout.production_lock.touch()
     production_rows = max(1, round(rows * PRODUCTION_SHARE))
     model = training.load_current_model(layout)
-    traffic = demo_data.generate_production(production_rows, model.predict, seed=7)
+    traffic = synthetic.generate_production(production_rows, model.predict, seed=7)
     lines = traffic.to_csv(index=False, header=False).encode()
     production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
     return production_rows
@@ -206,15 +208,14 @@ def call_step(step: str, threshold: int) -> dict[str, Any]:
     """In this interpreter: import what the entrypoint imports (and what the step imports lazily), then
     time only the step function. Prints nothing; the caller reads the returned figures."""
     from mindpulse.paths import Layout
-    from mindpulse.protocol import NothingToDo, frozen_imports
+    from mindpulse.protocol import NothingToDo, frozen_imports, step_function
 
     declared = catalog.step(step)
-    module_name, function = declared.call.split(":")
     # Imported as the entrypoint imports (mindpulse.protocol.main). A step that imports Evidently inside its
     # function (bad input fails before the slow import) gets it here too: the clock starts after every import.
-    with frozen_imports():
-        body = getattr(importlib.import_module(module_name), function)
-        if declared.family == "evidently":
+    body = step_function(declared)
+    if declared.family == "evidently":
+        with frozen_imports():
             importlib.import_module("evidently")
     values = declared.defaults() | step_overrides(step, threshold)
     layout = Layout.from_env()

@@ -4,7 +4,7 @@ step image takes to rebuild after an edit.
 Sizes are counted per layer (`docker image inspect` and the engine's history), so a layer several images
 share (the Python base, a family's libraries) counts once. This project needs the Airflow image and every
 step image; the seed's design needs one image with Airflow and every step library, built here from the same
-locks and trims (bench/peer/install.sh) on the same Python base.
+locks and trims (bench/peer_image/install.sh) on the same Python base.
 
 The cold build (nothing cached) is not measured: it is dominated by downloading about 1.5 GB of wheels,
 which says more about the network than about the design, and timing it would throw away every cache on the

@@ -1,5 +1,5 @@
 """The peer: the seed's design, Airflow and every step library in one environment, built the same way in
-two places by bench/peer/install.sh. The host venv `.venv-peer` runs the PythonOperator DAGs
+two places by bench/peer_image/install.sh. The host venv `.venv-peer` runs the PythonOperator DAGs
 (`MINDPULSE_RUNNER=python`, bench/dag_runs.py); the fat image `mindpulse-bench/fat:<key>` is what that
 design ships, compared byte for byte with the step images (bench/images.py).
 
@@ -21,7 +21,9 @@ from typing import Any
 
 from bench.harness import REPO, docker
 
-PEER = REPO / "bench" / "peer"
+PEER = REPO / "bench" / "peer_image"
+# The in-process runner's module, on the Python path of the peer's Airflow only (bench/dag_runs.py).
+RUNNER_FOLDER = REPO / "bench" / "peer_runner"
 VENV = REPO / ".venv-peer"
 FAT_REPOSITORY = "mindpulse-bench/fat"
 

@@ -1,7 +1,7 @@
 """Section: how good the trained model is, against the best any model could do on this data.
 
 The three algorithms train on 100k demo rows with 20% held out, as train_new_model does. The data is
-synthetic, so the true probability of every held-out row is known (`mindpulse.demo_data.bayes_accuracy`):
+synthetic, so the true probability of every held-out row is known (`mindpulse.demo.synthetic.bayes_accuracy`):
 no model can beat the accuracy of predicting with it.
 """
 
@@ -19,18 +19,20 @@ GAP_POINTS_MAX = 2.0
 def measure(run: Run) -> dict[str, Any]:
     from sklearn.model_selection import train_test_split
 
-    from mindpulse import demo_data, schema, training
+    from mindpulse import schema
+    from mindpulse.demo import synthetic
+    from mindpulse.retrain import fit
 
     rows = 2000 if run.smoke else ROWS
-    frame = demo_data.generate_reference(rows, 42)
+    frame = synthetic.generate_reference(rows, 42)
     no_recent_rows = frame[schema.ID] < 0
-    candidates = training.train_candidates(frame, no_recent_rows, training.TrainingSettings())
+    candidates = fit.train_candidates(frame, no_recent_rows, fit.TrainingSettings())
     target = frame[schema.TARGET].astype(int)
     # The same split train_candidates makes, so the limit is computed on the rows the models are scored on.
     _, test_features, _, _ = train_test_split(
         frame[list(schema.FEATURES)], target, test_size=0.2, random_state=42, stratify=target
     )
-    bayes = demo_data.bayes_accuracy(test_features)
+    bayes = synthetic.bayes_accuracy(test_features)
     algorithms = {
         candidate.algorithm: candidate.metrics | {"gap_points": (bayes - candidate.metrics["accuracy"]) * 100}
         for candidate in candidates

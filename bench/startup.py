@@ -70,7 +70,7 @@ _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 def step_modules(family: str) -> list[str]:
     """What the family's steps import before their function runs: the protocol and each step's module."""
-    called = {step.call.split(":")[0] for step in catalog.STEPS if step.family == family}
+    called = {step.module for step in catalog.STEPS if step.family == family}
     return ["mindpulse.protocol", *sorted(called)]
 
 

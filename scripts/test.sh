@@ -2,17 +2,34 @@
 # The test command (README: "Running the tests"). Needs a running Docker engine; sets up the rest:
 # the two host venvs, every image, then lint and all test layers. Extra arguments go to pytest,
 # e.g. `scripts/test.sh tests/unit -k schema`; without arguments the compose-stack layers run alongside the rest.
+# `scripts/test.sh --fast` is the fast lane: no Docker engine, no image, lint and the pure-logic tests only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+lint() {
+  echo "--- ruff"
+  .venv/bin/ruff check .
+  .venv/bin/ruff format --check .
+  echo "--- mypy (strict): the step package, and the DAG side against the Airflow venv"
+  .venv/bin/mypy tasks/common/mindpulse scripts/readme_tables.py
+  .venv/bin/mypy --python-executable .venv-airflow/bin/python orchestrator/dags
+}
+
+# The fast lane: lint and the tests that need no Docker engine, no image and no Airflow run (tests/conftest.py),
+# on every core.
+if [[ ${1:-} == --fast ]]; then
+  shift
+  scripts/setup_venvs.sh
+  lint
+  echo "--- pytest (fast lane)"
+  exec .venv/bin/pytest -m "not docker" -n auto -p no:cacheprovider "$@"
+fi
 
 docker info >/dev/null 2>&1 || { echo "no Docker engine answers: start one (or run .ci/install_docker.sh)" >&2; exit 1; }
 
 scripts/setup_venvs.sh
 ./build_images.sh --cluster
-
-echo "--- ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
+lint
 
 echo "--- pytest"
 if [ "$#" -gt 0 ]; then

@@ -1,4 +1,4 @@
-"""Fixtures shared by every test layer: throwaway volume folders and small seeded data."""
+"""Fixtures shared by every test layer: throwaway volume folders and small seeded data; and the fast lane."""
 
 from __future__ import annotations
 
@@ -8,6 +8,17 @@ import pytest
 
 from mindpulse import signing
 from mindpulse.paths import Layout
+
+TESTS = Path(__file__).resolve().parent
+# The tests that need no Docker engine, no image and no Airflow venv: pure logic, run in-process. Every other
+# test is marked `docker`, so `pytest -m "not docker"` is the fast lane (README, "Running the tests").
+NEEDS_NOTHING = (TESTS / "unit", TESTS / "bench" / "test_stats.py", TESTS / "bench" / "test_benchmark_report.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.path.is_relative_to(path) for path in NEEDS_NOTHING):
+            item.add_marker(pytest.mark.docker)
 
 
 @pytest.fixture

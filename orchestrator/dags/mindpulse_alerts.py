@@ -25,7 +25,16 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
-from airflow.sdk import AsyncCallback, BaseNotifier, Connection, DeadlineAlert, DeadlineReference, conf
+# airflow.sdk exports AsyncCallback, DeadlineAlert and DeadlineReference, but its type stub (__init__.pyi,
+# Airflow 3.3.2) does not list them.
+from airflow.sdk import (  # type: ignore[attr-defined]
+    AsyncCallback,
+    BaseNotifier,
+    Connection,
+    DeadlineAlert,
+    DeadlineReference,
+    conf,
+)
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from mindpulse import alerts
@@ -39,7 +48,8 @@ def configured_webhook() -> str | None:
     try:
         return alerts.webhook_url(Connection.get(alerts.WEBHOOK_CONNECTION).password)
     except Exception as error:
-        return _no_webhook(error)
+        _no_webhook(error)
+        return None
 
 
 async def _async_configured_webhook() -> str | None:
@@ -47,7 +57,8 @@ async def _async_configured_webhook() -> str | None:
     try:
         return alerts.webhook_url((await Connection.async_get(alerts.WEBHOOK_CONNECTION)).password)
     except Exception as error:
-        return _no_webhook(error)
+        _no_webhook(error)
+        return None
 
 
 def _no_webhook(error: Exception) -> None:
@@ -113,7 +124,8 @@ def _failure_message(context: Any) -> tuple[str, dict[str, Any]]:
 def recorded_error(ti: Any) -> str | None:
     """The ERROR: line the failed task recorded, or None."""
     try:
-        return ti.xcom_pull(task_ids=ti.task_id, key=alerts.ERROR_LINE_KEY)
+        recorded: str | None = ti.xcom_pull(task_ids=ti.task_id, key=alerts.ERROR_LINE_KEY)
+        return recorded
     except ImportError:
         # No task supervisor to ask: `airflow dags test` runs DAG callbacks in its own process, which holds
         # the metadata database instead (the DAG processor, where deployments run them, has a supervisor).

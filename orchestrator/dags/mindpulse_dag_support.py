@@ -7,12 +7,14 @@ is a failure. What a step is (image, volumes, parameters, memory, time limit) is
 mindpulse.catalog; the DAGs only decide the order, and `step_task` derives every task from the
 declaration with the configured runner: a locked-down DockerOperator (mindpulse_docker, the default), a
 locked-down KubernetesPodOperator (mindpulse_kubernetes) from the same image, environment and labels, or,
-for the benchmark's peer only, an in-process PythonOperator (mindpulse_python_runner).
+for the benchmark's peer only, an in-process PythonOperator (bench/peer_runner). What a step's task is on
+any runner (image, labels, queue, environment) is mindpulse_step_spec's.
 
 Configuration, all read when the DAG file is parsed:
 - MINDPULSE_RUNNER                 docker (default), kubernetes (docs/kubernetes.md) or python (the
                                    benchmark's peer); each runner's own settings are in its module
-- MINDPULSE_IMAGE_TAG              tag of the step images (default: the repository's VERSION file)
+- MINDPULSE_IMAGE_TAG              tag of the step images (default: the repository's VERSION file), see
+                                   mindpulse_step_spec
 - MINDPULSE_TASK_RETRIES           retries of a failed step (default 2)
 - MINDPULSE_TASK_RETRY_SECONDS     the wait before a retry (default 60)
 - MINDPULSE_REGISTRY, MINDPULSE_DEFAULT_QUEUE, MINDPULSE_HEAVY_QUEUE, MINDPULSE_QUEUES
@@ -29,22 +31,19 @@ MINDPULSE_WEBHOOK_URL at init) is read when a notify step runs, and when an aler
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, AssetAlias, BaseOperator, Param, Variable
 from mindpulse_alerts import WebhookNotifier, deadline_alert
-from mindpulse_cluster import queue_routing, registry_prefix
 
 from mindpulse import catalog
 from mindpulse.parameters import Parameter
-from mindpulse.protocol import SKIP_EXIT_CODE
-from mindpulse.sandbox import DAG_LABEL, DEPLOYMENT_LABEL, STEP_LABEL
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 log = logging.getLogger(__name__)
@@ -55,12 +54,19 @@ log = logging.getLogger(__name__)
 CURRENT_MODEL = Asset(name="mindpulse_current_model", uri="file:///models/current", group="model")
 MODEL_CHANGES = AssetAlias(name="mindpulse_model_changes")
 
-# python: the benchmark's peer only (mindpulse_python_runner), never a deployment.
-RUNNERS = ("docker", "kubernetes", "python")
+# Each runner's task factory, "module:function", called as function(task_id, **operator_arguments). Each
+# builds on mindpulse_step_spec and none imports this module, so the orchestrator's imports form no cycle.
+# python: the benchmark's peer only; its module is in bench/peer_runner, on the path only where the benchmark
+# puts it (bench/dag_runs.py), never in a deployment.
+RUNNERS = {
+    "docker": "mindpulse_docker:docker_step",
+    "kubernetes": "mindpulse_kubernetes:pod_step",
+    "python": "mindpulse_python_runner:python_step",
+}
 
 
 def _runner() -> str:
-    runner = os.environ.get("MINDPULSE_RUNNER", "").strip() or RUNNERS[0]
+    runner = os.environ.get("MINDPULSE_RUNNER", "").strip() or next(iter(RUNNERS))
     if runner not in RUNNERS:
         raise ValueError(f"setting MINDPULSE_RUNNER={runner!r}: must be one of {', '.join(RUNNERS)}")
     return runner
@@ -68,20 +74,6 @@ def _runner() -> str:
 
 RUNNER = _runner()
 
-
-def _image_tag() -> str:
-    tag = os.environ.get("MINDPULSE_IMAGE_TAG", "").strip()
-    if tag:
-        return tag
-    # In a checkout the DAGs sit in orchestrator/dags/, two levels below VERSION. The Airflow image
-    # sets MINDPULSE_IMAGE_TAG instead, to the version it was built with.
-    version_file = Path(__file__).resolve().parents[2] / "VERSION"
-    return version_file.read_text().strip() if version_file.is_file() else "latest"
-
-
-IMAGE_TAG = _image_tag()
-REGISTRY = registry_prefix()
-QUEUES = queue_routing()
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "mindpulse",
@@ -93,10 +85,10 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def pipeline_dag(pipeline: catalog.Pipeline, **kwargs: Any) -> DAG:
-    """The DAG of `pipeline`, with what every MindPulse DAG shares: start date, no catch-up, one run at a
-    time, the default task arguments, the trigger form (one Param per form parameter its steps declare) and
-    one alert per failed run (mindpulse_alerts). Other keyword arguments go to DAG (schedule, description,
+def pipeline_dag(pipeline: catalog.Pipeline, *, schedule: Any, **kwargs: Any) -> DAG:
+    """The DAG of `pipeline` on `schedule`, with what every MindPulse DAG shares: start date, no catch-up, one
+    run at a time, the default task arguments, the trigger form (one Param per form parameter its steps
+    declare) and one alert per failed run (mindpulse_alerts). Other keyword arguments go to DAG (description,
     tags, doc_md, deadline, ...)."""
     names = tuple(step.name for step in catalog.steps_of(pipeline))
     defaults: dict[str, Any] = {
@@ -110,19 +102,18 @@ def pipeline_dag(pipeline: catalog.Pipeline, **kwargs: Any) -> DAG:
         "on_failure_callback": WebhookNotifier(),
         "params": {name: form_param(parameter) for name, parameter in catalog.form_parameters(names).items()},
     }
-    return DAG(**{**defaults, **kwargs})
+    return DAG(schedule=schedule, **{**defaults, **kwargs})
 
 
 def form_param(parameter: Parameter) -> Param:
     """The trigger-form field of a step parameter: validated by the same bounds the step checks. A required
     parameter without a default gets none, so a run cannot start until a person fills it in."""
     default = setting(parameter) if parameter.configurable else parameter.default
-    return Param(
-        *(() if default is None and parameter.required else (default,)),
-        title=parameter.title or parameter.name,
-        description=parameter.help[:1].upper() + parameter.help[1:] + ".",
-        **parameter.json_schema(),
-    )
+    schema = parameter.json_schema() | {
+        "title": parameter.title or parameter.name,
+        "description": parameter.help[:1].upper() + parameter.help[1:] + ".",
+    }
+    return Param(*(() if default is None and parameter.required else (default,)), **schema)
 
 
 def setting(parameter: Parameter) -> Any:
@@ -154,12 +145,6 @@ def run_deadline(setting: str, default_minutes: int) -> list[Any]:
     return [deadline_alert(timedelta(minutes=minutes))] if minutes else []
 
 
-def image(step: str) -> str:
-    """The image of a step: [<MINDPULSE_REGISTRY>/]mindpulse/<step name with dashes>:<tag>."""
-    name = f"{catalog.step(step).image_name}:{IMAGE_TAG}"
-    return f"{REGISTRY}/{name}" if REGISTRY else name
-
-
 def step_results(ti: Any) -> str:
     """Template macro: JSON object of every upstream task id -> its result object, or null.
 
@@ -185,58 +170,13 @@ def _result(xcom: Any) -> dict[str, Any] | None:
 
 
 def step_task(task_id: str, **kwargs: Any) -> BaseOperator:
-    """The task that runs step `task_id` on the configured runner (MINDPULSE_RUNNER); see docker_step,
-    mindpulse_kubernetes.pod_step and, for the benchmark's peer only, mindpulse_python_runner.python_step.
-    Other keyword arguments go to the operator (trigger_rule, outlets, ...)."""
-    if RUNNER == "python":
-        from mindpulse_python_runner import python_step
-
-        return python_step(task_id, step_environment(catalog.step(task_id))[0], **kwargs)
-    if RUNNER == "kubernetes":
-        # Imported here: mindpulse_kubernetes builds on this module (step_arguments, step_environment).
-        from mindpulse_kubernetes import pod_step
-
-        return pod_step(task_id, **kwargs)
-    from mindpulse_docker import docker_step
-
-    return docker_step(task_id, **kwargs)
-
-
-def step_arguments(declared: catalog.Step, deployment: str) -> dict[str, Any]:
-    """What a step's task is on either runner: its id, image, labels, time limit, skip code and XCom.
-    `deployment` (the data volume's or claim's name) tells apart deployments that share an engine or cluster."""
-    return {
-        "task_id": declared.name,
-        "image": image(declared.name),
-        "labels": {STEP_LABEL: declared.name, DAG_LABEL: declared.pipeline.dag_id or "", DEPLOYMENT_LABEL: deployment},
-        "execution_timeout": timedelta(minutes=declared.timeout_minutes),
-        "skip_on_exit_code": SKIP_EXIT_CODE,
-        "do_xcom_push": True,
-        "queue": QUEUES[declared.name],
-    }
-
-
-def step_environment(declared: catalog.Step) -> tuple[dict[str, str], str | None]:
-    """The step's environment, as Jinja templates the operator renders, and the variable of its webhook URL
-    (its one secret parameter), if it has one.
-
-    Each declared parameter the DAG supplies: a trigger-form Param (`{{ params.<name> }}`) or the parameter's
-    own run template (the run's stamp, the earlier steps' results); parameters that are neither keep the step's
-    default. MINDPULSE_IMAGE is added, the image the step runs, so what it writes can say what produced it.
-    """
-    environment: dict[str, str] = {}
-    webhook_env = None
-    for parameter in declared.parameters:
-        if parameter.in_form:
-            value = f"params.{parameter.name}"
-            # An unset optional value must reach the step as empty (its default), not as the text "None".
-            if parameter.default is None and not parameter.required:
-                value += f" if {value} is not none else ''"
-            if parameter.kind is bool:
-                value += " | lower"  # "true"/"false", as a person would type it by hand
-            environment[parameter.env] = f"{{{{ {value} }}}}"
-        elif parameter.template is not None:
-            environment[parameter.env] = parameter.template
-        elif parameter.secret:
-            webhook_env = parameter.env  # the one secret parameter: the webhook URL
-    return {**environment, "MINDPULSE_IMAGE": image(declared.name)}, webhook_env
+    """The task that runs step `task_id` on the configured runner (MINDPULSE_RUNNER). Other keyword arguments
+    go to the operator (trigger_rule, outlets, ...)."""
+    module, factory = RUNNERS[RUNNER].split(":")
+    # Imported by name, only the runner in use: the Kubernetes provider need not be installed for Docker.
+    try:
+        runner = importlib.import_module(module)
+    except ModuleNotFoundError as missing:
+        raise ValueError(f"setting MINDPULSE_RUNNER={RUNNER!r}: cannot import {module} ({missing})") from None
+    task: BaseOperator = getattr(runner, factory)(task_id, **kwargs)
+    return task

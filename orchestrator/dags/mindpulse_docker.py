@@ -1,8 +1,8 @@
 """The Docker runner: every step a container on a Docker engine, started by a locked-down DockerOperator.
 
-The default runner (MINDPULSE_RUNNER=docker) of `mindpulse_dag_support.step_task`. On one machine the engine
-is the local one; on the Celery cluster (mindpulse_cluster) each worker host's own, which first checks that it
-has the shared volumes and can get the image.
+The default runner (MINDPULSE_RUNNER=docker) of `mindpulse_dag_support.step_task`, built on mindpulse_step_spec.
+On one machine the engine is the local one; on the Celery cluster (mindpulse_cluster) each worker host's own,
+which first checks that it has the shared volumes and can get the image.
 
 Configuration, read when the DAG file is parsed:
 - MINDPULSE_{DATA,MODELS,REPORTS,TRUST,SIGNING}_VOLUME
@@ -30,7 +30,7 @@ from docker.errors import DockerException, NotFound
 from docker.types import Mount
 from mindpulse_alerts import configured_webhook
 from mindpulse_cluster import ClusterSettingError, check_worker_host, runs_on_celery
-from mindpulse_dag_support import step_arguments, step_environment
+from mindpulse_step_spec import step_arguments, step_environment
 
 from mindpulse import alerts, catalog, sandbox
 from mindpulse.paths import VOLUME_DIRS, volume_name
@@ -173,7 +173,8 @@ class _LockedDownClient:
         self._lockdown = lockdown
 
     def create_host_config(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return self._client.create_host_config(*args, **{**kwargs, **self._lockdown})
+        host_config: dict[str, Any] = self._client.create_host_config(*args, **{**kwargs, **self._lockdown})
+        return host_config
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)

@@ -1,7 +1,7 @@
 """The Kubernetes runner (MINDPULSE_RUNNER=kubernetes): every step as a locked-down pod.
 
 `pod_step` builds a KubernetesPodOperator from the same declaration, image, environment templates and labels
-as the Docker runner's `docker_step` (mindpulse_dag_support), and maps the Docker lockdown one to one onto the
+as the Docker runner's `docker_step` (mindpulse_step_spec), and maps the Docker lockdown one to one onto the
 pod: non-root (the images' user), read-only root file system, every capability dropped, no privilege
 escalation, the runtime's default seccomp profile, a bounded memory-backed /tmp, and the declaration's memory
 and CPU as the pod's requests and limits. The three volumes are PersistentVolumeClaims (ReadWriteMany, as
@@ -29,7 +29,7 @@ from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import models as k8s
-from mindpulse_dag_support import step_arguments, step_environment
+from mindpulse_step_spec import step_arguments, step_environment
 
 from mindpulse import catalog, sandbox
 from mindpulse.paths import VOLUME_DIRS

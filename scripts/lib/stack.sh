@@ -49,31 +49,34 @@ ensure_engine() {
 # The tag every image of the stack is run under, as compose and the DAGs resolve MINDPULSE_IMAGE_TAG.
 image_tag() { setting MINDPULSE_IMAGE_TAG latest; }
 
-# ./build_images.sh for the tag the stack runs: its default build (the VERSION tag, and latest with it) when
-# that is latest, else that tag. Extra arguments go to build_images.sh.
+# The arguments of ./build_images.sh for the tag the stack runs: none when that is latest (the default build:
+# the VERSION tag, and latest with it), else --tag TAG.
+build_arguments() { if [[ $(image_tag) != latest ]]; then echo "--tag $(image_tag)"; fi; }
+# ./build_images.sh for the stack's tag; extra arguments go to it.
 build_images() {
-  local tag
-  tag=$(image_tag)
-  if [[ $tag == latest ]]; then
-    MINDPULSE_IMAGE_TAG='' ./build_images.sh "$@"
-  else
-    ./build_images.sh --tag "$tag" "$@"
-  fi
+  local arguments
+  read -ra arguments <<<"$(build_arguments)"
+  MINDPULSE_IMAGE_TAG='' ./build_images.sh "${arguments[@]}" "$@"
 }
 # The same, as a user types it.
 build_command() {
-  if [[ $(image_tag) == latest ]]; then echo ./build_images.sh; else echo "./build_images.sh --tag $(image_tag)"; fi
+  local arguments
+  arguments=$(build_arguments)
+  echo "./build_images.sh${arguments:+ $arguments}"
 }
 
 # The step images of the stack's tag are those the build recorded (image-locks/TAG.json): in this engine, or
 # with `--registry HOST:PORT` (password in REGISTRY_PASSWORD) in the cluster's registry. Else one line naming
 # the image, then FIX, before any run can fail on it.
 check_images() {
-  local fix=$1 said
+  local fix=$1 local_images="" said
   shift
-  said=$(docker image ls --no-trunc --format '{{.Repository}} {{.ID}}' --filter "reference=mindpulse/*:$(image_tag)" \
-    | PYTHONPATH=tasks/common python3 -m mindpulse.image_lock check image-locks "$(image_tag)" "$@" 2>&1) \
-    || die "${said#ERROR: }: $fix"
+  # The engine's images are what the local check compares; the registry check asks the registry instead.
+  if [[ " $* " != *" --registry "* ]]; then
+    local_images=$(docker image ls --no-trunc --format '{{.Repository}} {{.ID}}' --filter "reference=mindpulse/*:$(image_tag)")
+  fi
+  said=$(PYTHONPATH=tasks/common python3 -m mindpulse.image_lock check image-locks "$(image_tag)" "$@" \
+    <<<"$local_images" 2>&1) || die "${said#ERROR: }: $fix"
   echo "$said"
 }
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench.peer import RUNNER_FOLDER
 from tests.dags.test_dag_integrity import describe
 
 SHARED = ("upstream", "trigger_rule", "retries", "execution_timeout_s", "outlets", "do_xcom_push")
@@ -17,7 +18,9 @@ SHARED = ("upstream", "trigger_rule", "retries", "execution_timeout_s", "outlets
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return {
-        runner: describe(tmp_path_factory.mktemp(runner), MINDPULSE_RUNNER=runner) for runner in ("docker", "python")
+        "docker": describe(tmp_path_factory.mktemp("docker"), MINDPULSE_RUNNER="docker"),
+        # As the benchmark runs the peer: its runner's folder on the Python path.
+        "python": describe(tmp_path_factory.mktemp("python"), MINDPULSE_RUNNER="python", PYTHONPATH=str(RUNNER_FOLDER)),
     }
 
 
@@ -34,6 +37,14 @@ def test_the_peer_dags_are_the_same_dags_with_in_process_tasks(both: dict[str, d
             assert twin["callable"] == "mindpulse_python_runner.call_step"
             assert {key: twin[key] for key in SHARED} == {key: task[key] for key in SHARED}, task_id
             assert twin["rendered"]["environment"] == task["rendered"]["environment"], task_id
+
+
+def test_the_peer_runner_is_not_among_the_dags(tmp_path: Path) -> None:
+    """Where the benchmark does not put it on the path, as in every deployment, the peer's runner is one error."""
+    described = describe(tmp_path, MINDPULSE_RUNNER="python")
+    errors = list(described["import_errors"].values())
+    assert described["dags"] == {} and len(errors) == 3
+    assert all("MINDPULSE_RUNNER='python': cannot import mindpulse_python_runner" in error for error in errors)
 
 
 def test_an_unknown_runner_is_one_error_naming_the_setting(tmp_path: Path) -> None:

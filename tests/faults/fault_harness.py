@@ -127,7 +127,7 @@ def inspect(root, load):
     live = os.readlink(layout.current_model_dir) if layout.current_model_dir.is_symlink() else None
     try:
         if load:
-            from mindpulse.training import load_current_model
+            from mindpulse.retrain.training import load_current_model
             model = f"loaded {type(load_current_model(layout)).__name__}"
         else:
             model = f"verified {registry.verified_model_path(layout).name}"

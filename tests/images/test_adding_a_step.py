@@ -34,7 +34,7 @@ from mindpulse.protocol import NothingToDo, StepError, say
 from mindpulse.results import ToyCount
 
 
-def count_reports(layout: Layout, toy_limit: int) -> ToyCount:
+def toy_step(layout: Layout, toy_limit: int) -> ToyCount:
     if not layout.reports_dir.is_dir():
         raise StepError(f"{layout.reports_dir} is missing: is the reports volume mounted?")
     names = sorted(path.name for path in layout.reports_dir.iterdir())
@@ -53,16 +53,16 @@ class ToyCount(Result):
 # Step 2: the declaration, appended to STEPS.
 TOY_DECLARATION = f'''
     Step(
-        "toy_step",
-        REPORTING,
-        "base",
-        "mindpulse.toy:count_reports",
-        """count the files on the reports volume.
+        name="toy_step",
+        pipeline=REPORTING,
+        family="base",
+        module="mindpulse.toy",
+        doc="""count the files on the reports volume.
 
 Inputs:   /reports (read-only)
 Outputs:  none; the count is the result JSON
 Exit:     0 counted, 99 the volume is empty, 1 bad input""",
-        results.ToyCount,
+        result=results.ToyCount,
         reads=("reports",),
         parameters=(
             Parameter("toy_limit", int, {DEFAULT}, "files to expect", minimum=1, maximum={MAXIMUM}, in_form=True),

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from evidently.ui.workspace import Workspace
 
-from mindpulse import evidently_workspace
 from mindpulse.paths import REPORT_KINDS, Layout
+from mindpulse.reporting import evidently_workspace
 from tests.images.docker_steps import TAG, Volumes
 
 RO, RW = "ro", "rw"

@@ -28,7 +28,7 @@ print(json.dumps(compiled))
 
 
 def compiled_on_import(family: str, *options: str) -> list[str]:
-    modules = ["mindpulse.protocol", *sorted({s.call.split(":")[0] for s in catalog.STEPS if s.family == family})]
+    modules = ["mindpulse.protocol", *sorted({s.module for s in catalog.STEPS if s.family == family})]
     command = ["docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", *options]
     command += ["--entrypoint", "python", f"mindpulse/family-{family}:{TAG}"]
     command += ["-c", COMPILED_FROM_SOURCE.format(modules=modules)]

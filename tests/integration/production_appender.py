@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from mindpulse import demo_data, production, schema
+from mindpulse import production, schema
+from mindpulse.demo import synthetic
 from mindpulse.paths import Layout
 
 # Row numbers live in six decimal digits.
@@ -43,8 +44,8 @@ def main() -> None:
     stop_requested: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.append(signum))
 
-    features = demo_data.lifestyle(min(rows, FEATURE_POOL), rng)
-    probability = demo_data.depression_probability(features)
+    features = synthetic.lifestyle(min(rows, FEATURE_POOL), rng)
+    probability = synthetic.depression_probability(features)
     outcome = (rng.random(len(features)) < probability).astype(int)
     unlabelled = rng.random(len(features)) < unlabelled_share
     records = features.to_dict("records")

@@ -86,7 +86,7 @@ def main(cases_file: str, output_dir: str) -> None:
         if not claim(output / f"{case['name']}.claimed"):
             continue
         os.environ.update(case["environment"])
-        for module in ("mindpulse_dag_support", "mindpulse_docker"):
+        for module in ("mindpulse_dag_support", "mindpulse_step_spec", "mindpulse_docker"):
             sys.modules.pop(module, None)
         arguments = parser.parse_args(["dags", "test", case["dag_id"]])
         error = None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mindpulse import demo
+from mindpulse.demo import tools
 from mindpulse.paths import Layout
 
 SEEDED_ROWS = 3000
@@ -17,7 +17,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     root = tmp_path_factory.mktemp("seeded")
     template = Layout.under(root)
     template.reports_dir.mkdir(parents=True)
-    demo.bootstrap(template, reference_rows=SEEDED_ROWS, seed=7, selection_metric="accuracy")
+    tools.bootstrap(template, reference_rows=SEEDED_ROWS, seed=7, selection_metric="accuracy")
     return template
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mindpulse import catalog, production, registry, retention, signing
+from mindpulse import catalog, production, registry, signing
 from mindpulse.paths import METADATA_FILE, MODEL_FILE, TEMP_SUFFIX, Layout, temp_prefix, trash_name, utc_stamp
 from mindpulse.protocol import StepError
-from mindpulse.retention import apply_retention, plan
+from mindpulse.reporting import retention
+from mindpulse.reporting.retention import apply_retention, plan
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -262,7 +263,7 @@ def test_a_version_rolled_back_to_after_the_plan_is_not_deleted(
     def plan_then_rollback(*args: object, **kwargs: object) -> retention.Plan:
         decided = real_plan(*args, **kwargs)
         assert "v0002" in {item.path.name for item in decided.delete}
-        registry.rollback(layout, "v0002", "a person rolls back while retention runs", "ana")
+        registry.rollback_model(layout, "v0002", "a person rolls back while retention runs", "ana")
         return decided
 
     monkeypatch.setattr(retention, "plan", plan_then_rollback)

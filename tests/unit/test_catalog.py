@@ -22,8 +22,7 @@ STEPS = {step.name: step for step in catalog.STEPS}
 
 
 def function_of(step: catalog.Step):
-    module, name = step.call.split(":")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(step.module), step.name)
 
 
 @pytest.mark.parametrize("step", catalog.STEPS, ids=lambda step: step.name)

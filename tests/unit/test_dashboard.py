@@ -13,9 +13,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from mindpulse import atomic, dashboard, history, results
+from mindpulse import atomic, results
 from mindpulse.paths import REPORT_KINDS, Layout, utc_stamp
 from mindpulse.protocol import StepError
+from mindpulse.reporting import charts, dashboard, history
 
 HOSTILE = "<script>alert('x')</script>\"&"
 
@@ -226,8 +227,8 @@ def time_labels(svg: ElementTree.Element) -> list[tuple[float, float, str]]:
     """(start, end, text) of each label under the time axis, from its x, anchor and estimated width."""
     labels = []
     for text in svg.iter("text"):
-        if text.get("class") == "tick" and text.get("y") == str(dashboard.HEIGHT - 10):
-            width = dashboard.label_width(text.text or "")
+        if text.get("class") == "tick" and text.get("y") == str(charts.HEIGHT - 10):
+            width = charts.label_width(text.text or "")
             offset = {"start": 0, "middle": width / 2, "end": width}[text.get("text-anchor") or "start"]
             begin = float(text.get("x") or 0) - offset
             labels.append((begin, begin + width, text.text or ""))
@@ -252,9 +253,9 @@ def test_time_axis_labels_never_overlap(layout: Layout, seconds: list[int], expe
 
     assert len(labels) == expected_labels
     assert len({text for _, _, text in labels}) == len(labels)
-    assert all(begin >= 0 and end <= dashboard.WIDTH for begin, end, _ in labels)
+    assert all(begin >= 0 and end <= charts.WIDTH for begin, end, _ in labels)
     for (_, end, _), (begin, _, _) in itertools.pairwise(labels):
-        assert begin - end >= dashboard.LABEL_GAP
+        assert begin - end >= charts.LABEL_GAP
 
 
 def test_version_changes_are_marked_and_points_coloured_by_version(layout: Layout) -> None:
@@ -272,7 +273,7 @@ def test_version_changes_are_marked_and_points_coloured_by_version(layout: Layou
     labels = [text for text in svg.iter("text") if text.text in versions]
     assert [text.text for text in labels] == ["v0002", "v0003"]
     assert labels[-1].get("text-anchor") == "end"
-    assert float(labels[-1].get("x") or 0) <= dashboard.WIDTH
+    assert float(labels[-1].get("x") or 0) <= charts.WIDTH
     table = page[page.index("<h2>Model versions</h2>") :]
     assert table.index("v0003") < table.index("v0002") < table.index("v0001")
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from evidently.core.report import Snapshot
 
-from mindpulse import demo_data, drift, schema
+from mindpulse import drift, schema
+from mindpulse.demo import synthetic
 from mindpulse.parameters import DRIFT_THRESHOLD
 
 REFERENCE_ROWS = 10_000  # large enough that sampling noise stays well under the 0.1 column threshold
@@ -20,13 +21,13 @@ SHIFTED = ["Sleep_Duration", "Social_Media_Hours", "Stress_Level"]  # 3 of the 9
 
 def reference_frame(rows: int, seed: int) -> pd.DataFrame:
     """Reference rows typed exactly as the pipeline reads them (through the validator)."""
-    raw = demo_data.generate_reference(rows, seed).to_csv(index=False).encode()
+    raw = synthetic.generate_reference(rows, seed).to_csv(index=False).encode()
     return schema.parse_reference(raw, "reference.csv")
 
 
 def production_frame(rows: int, seed: int) -> pd.DataFrame:
     """Production rows from the reference's distribution, typed as the pipeline reads them."""
-    frame = demo_data.generate_production(rows, lambda features: np.zeros(len(features)), seed, unlabelled_share=0.3)
+    frame = synthetic.generate_production(rows, lambda features: np.zeros(len(features)), seed, unlabelled_share=0.3)
     return schema.parse_production(frame.to_csv(index=False).encode(), "prod_data.csv")
 
 

@@ -20,8 +20,8 @@ from evidently.ui.storage.local import base as evidently_layout
 from evidently.ui.workspace import Workspace
 from watchdog.observers import Observer
 
-from mindpulse import evidently_workspace
 from mindpulse.paths import REPORT_KINDS, Layout
+from mindpulse.reporting import evidently_workspace
 
 STAMP = "20261126_120000"
 

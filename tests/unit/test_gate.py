@@ -1,13 +1,13 @@
-"""The promotion gate's rule (mindpulse.gate) on constructed per-row correctness: no training involved."""
+"""The promotion gate's rule (mindpulse.retrain.gate) on constructed per-row correctness: no training involved."""
 
 from __future__ import annotations
 
 import pytest
 from scipy.stats import binomtest
 
-from mindpulse import gate
 from mindpulse.protocol import StepError
-from mindpulse.training import TrainingSettings
+from mindpulse.retrain import gate
+from mindpulse.retrain.training import TrainingSettings
 
 ROWS = 1000
 RULE = gate.Rule(tolerance=0.01, alpha=0.05, min_score=0.0)

@@ -11,9 +11,10 @@ from pathlib import Path
 import joblib
 import pytest
 
-from mindpulse import protocol, registry, signing, training
+from mindpulse import protocol, registry, signing
 from mindpulse.paths import DIR_ENVS, METADATA_FILE, METADATA_SIGNATURE_FILE, MODEL_FILE, Layout
 from mindpulse.protocol import StepError
+from mindpulse.retrain import fit, training
 
 
 class Payload:
@@ -164,6 +165,4 @@ def test_registering_needs_the_private_key(seeded: Layout) -> None:
     os.remove(seeded.private_key)
 
     with pytest.raises(StepError, match=rf"^{seeded.private_key}: no model-signing key"):
-        training.train_and_register(
-            seeded, seeded.reference_data, None, training.TrainingSettings(), {"trained_by": "test"}
-        )
+        training.train_and_register(seeded, seeded.reference_data, None, fit.TrainingSettings(), {"trained_by": "test"})

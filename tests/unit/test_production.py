@@ -45,7 +45,7 @@ def test_archive_moves_consumed_rows_and_keeps_later_ones(layout: Layout) -> Non
     consume(layout)
     production.append_lines(layout, HEADER, row(3))  # arrives while the run trains
 
-    result = production.archive_consumed(layout)
+    result = production.archive_production_data(layout)
 
     assert result == results.Archive(
         archived_rows=2,
@@ -61,10 +61,10 @@ def test_archive_moves_consumed_rows_and_keeps_later_ones(layout: Layout) -> Non
 def test_archiving_twice_changes_nothing_the_second_time(layout: Layout) -> None:
     production.append_lines(layout, HEADER, row(1))
     consume(layout)
-    production.archive_consumed(layout)
+    production.archive_production_data(layout)
     after_first = layout.production_data.read_bytes()
 
-    again = production.archive_consumed(layout)
+    again = production.archive_production_data(layout)
     assert again.archived_rows == 0 and "no consumption manifest" in again.reason
     assert layout.production_data.read_bytes() == after_first
 
@@ -72,10 +72,10 @@ def test_archiving_twice_changes_nothing_the_second_time(layout: Layout) -> None
 def test_a_crash_after_the_rewrite_is_finished_by_the_retry(layout: Layout) -> None:
     production.append_lines(layout, HEADER, row(1) + row(2))
     consumption = consume(layout)
-    production.archive_consumed(layout)
+    production.archive_production_data(layout)
     consumption.save(layout)  # as if the crash came before the manifest was removed
 
-    retried = production.archive_consumed(layout)
+    retried = production.archive_production_data(layout)
     assert retried.archived_rows == 0 and retried.reason.startswith("already archived")
     assert layout.production_data.read_bytes() == HEADER
     assert not layout.consumption_manifest.exists()
@@ -87,7 +87,7 @@ def test_archive_refuses_when_consumed_rows_were_changed(layout: Layout) -> None
     layout.production_data.write_bytes(HEADER + row(9) + row(2))
 
     with pytest.raises(StepError, match="changed since"):
-        production.archive_consumed(layout)
+        production.archive_production_data(layout)
     assert layout.production_data.read_bytes() == HEADER + row(9) + row(2)
     assert json.loads(layout.consumption_manifest.read_text())["rows"] == 2
 
@@ -103,7 +103,7 @@ def test_rows_appended_by_other_processes_during_archiving_are_kept_exactly_once
     writers = [multiprocessing.Process(target=_append_many, args=(layout, 1000 * n, 300)) for n in (1, 2)]
     for writer in writers:
         writer.start()
-    production.archive_consumed(layout)
+    production.archive_production_data(layout)
     for writer in writers:
         writer.join()
 

@@ -10,15 +10,17 @@ import pytest
 from evidently.core.report import Snapshot
 from sklearn import metrics
 
-from mindpulse import demo_data, evidently_reports, results, schema
+from mindpulse import results, schema
+from mindpulse.demo import synthetic
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo
+from mindpulse.reporting import evidently_reports
 
 STAMP = "20261126_120000"
 
 
 def reference_frame(rows: int, seed: int) -> pd.DataFrame:
-    raw = demo_data.generate_reference(rows, seed).to_csv(index=False).encode()
+    raw = synthetic.generate_reference(rows, seed).to_csv(index=False).encode()
     return schema.parse_reference(raw, "reference.csv")
 
 
@@ -32,7 +34,7 @@ def production_frame(features: pd.DataFrame, predictions: list[int], actuals: li
 
 
 def features(rows: int, seed: int) -> pd.DataFrame:
-    return demo_data.lifestyle(rows, np.random.default_rng(seed))
+    return synthetic.lifestyle(rows, np.random.default_rng(seed))
 
 
 @pytest.fixture(scope="module")
@@ -183,15 +185,15 @@ def test_the_report_steps_without_production_data(layout: Layout, reference) -> 
     reference.to_csv(layout.reference_data, index=False)
 
     with pytest.raises(NothingToDo) as drift_skipped:
-        evidently_reports.data_drift_report(layout, run_stamp=STAMP, drift_threshold=0.3, min_drift_rows=100)
+        evidently_reports.generate_data_drift_report(layout, run_stamp=STAMP, drift_threshold=0.3, min_drift_rows=100)
     with pytest.raises(NothingToDo) as performance_skipped:
-        evidently_reports.model_performance_report(layout, run_stamp=STAMP)
+        evidently_reports.generate_model_performance_report(layout, run_stamp=STAMP)
 
     assert drift_skipped.value.result == results.ReportSkipped("0 production rows < 100: no drift report", 0, 0)
     assert performance_skipped.value.result == results.ReportSkipped(
         "no production rows with a known outcome: no performance report", 0, 0
     )
     assert list(layout.reports_dir.iterdir()) == []
-    twin = evidently_reports.data_quality_report(layout, run_stamp=STAMP)
+    twin = evidently_reports.generate_data_quality_report(layout, run_stamp=STAMP)
     document = published(layout, "data_quality", twin)
     assert (document["dataset"], document["rows"], document["model_version"]) == ("reference", 2000, None)

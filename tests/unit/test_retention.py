@@ -10,7 +10,7 @@ import pytest
 from mindpulse import catalog, results
 from mindpulse.paths import Layout
 from mindpulse.protocol import StepError
-from mindpulse.retention import cleanup_old_reports
+from mindpulse.reporting.retention import cleanup_old_reports
 
 STAMPS = ["20260101_000000", "20260101_060000", "20260101_120000", "20260102_000000", "20260110_000000"]
 

@@ -10,9 +10,11 @@ import os
 import pandas as pd
 import pytest
 
-from mindpulse import catalog, datasets, demo, merge, production, registry, results, schema, signing, training, triggers
+from mindpulse import catalog, datasets, production, registry, results, schema, signing
+from mindpulse.demo import synthetic, tools
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo, StepError
+from mindpulse.retrain import fit, merge, training, triggers
 
 STAMP = "20261126_120000"
 
@@ -23,7 +25,7 @@ def declared_defaults(step_name: str) -> dict[str, object]:
 
 
 def simulate(layout: Layout, rows: int, seed: int = 1, **shift: float) -> None:
-    demo.simulate_traffic(
+    tools.simulate_traffic(
         layout,
         rows=rows,
         covariate_shift=shift.get("covariate", 0.0),
@@ -162,7 +164,7 @@ def test_merge_quarantines_a_few_bad_rows_and_still_consumes_every_byte(seeded: 
     # Every byte is consumed, so the archive holds every line, the bad ones included.
     manifest = production.Consumption.load(seeded)
     assert (manifest.consumed_bytes, manifest.rows) == (len(raw), 302)
-    archived = production.archive_consumed(seeded)
+    archived = production.archive_production_data(seeded)
     assert seeded.archive_file("20261126_120000").read_bytes() == raw
     assert isinstance(archived, results.Archive)
     assert archived.archived_rows == 302
@@ -244,7 +246,7 @@ def test_a_better_challenger_after_a_concept_shift_goes_live_and_its_window_beco
     assert gate["challenger"]["accuracy"] > gate["champion"]["accuracy"]
     metadata = registry.current_metadata(seeded)
     assert metadata["status"] == "promoted" and metadata["live_when_registered"] == "v0001"
-    assert set(metadata["candidates"]) == {f"{a}@{w}" for a in training.ALGORITHMS for w in training.WINDOWS}
+    assert set(metadata["candidates"]) == {f"{a}@{w}" for a in fit.ALGORITHMS for w in fit.WINDOWS}
     assert metadata["training_data_sha256"] == production.digest(seeded.training_data.read_bytes())
     reference = schema.load_reference(seeded.reference_data)
     assert len(reference) == metadata["training_rows"] == 1600
@@ -369,7 +371,7 @@ def test_rollback_goes_back_to_the_version_live_before_and_says_why(seeded: Layo
     registry.register(seeded, {}, lambda path: path.write_bytes(b"v2"), True, "test")
     registry.register(seeded, {}, lambda path: path.write_bytes(b"v3"), True, "test")
 
-    result = registry.rollback(seeded, None, "v0003 misreads new students", requested_by="ana")
+    result = registry.rollback_model(seeded, None, "v0003 misreads new students", requested_by="ana")
 
     assert result == results.Rollback(
         rolled_back=True, version="v0002", previous="v0003", reason="v0003 misreads new students"
@@ -377,8 +379,10 @@ def test_rollback_goes_back_to_the_version_live_before_and_says_why(seeded: Layo
     assert registry.current_version(seeded) == "v0002"
     last = registry.audit_entries(seeded)[-1]
     assert last["event"] == "rolled_back" and last["by"] == "ana" and last["reason"] == "v0003 misreads new students"
-    assert registry.rollback(seeded, "v0001", "test", "ana").version == "v0001" == registry.current_version(seeded)
-    assert registry.rollback(seeded, "v0001", "a retry", "ana").rolled_back is False
+    assert (
+        registry.rollback_model(seeded, "v0001", "test", "ana").version == "v0001" == registry.current_version(seeded)
+    )
+    assert registry.rollback_model(seeded, "v0001", "a retry", "ana").rolled_back is False
 
 
 def test_rollback_as_the_step_calls_it_reads_an_empty_version_as_the_previous_one(seeded: Layout) -> None:
@@ -386,7 +390,9 @@ def test_rollback_as_the_step_calls_it_reads_an_empty_version_as_the_previous_on
     step = catalog.step("rollback_model")
     to_version = next(parameter for parameter in step.parameters if parameter.name == "to_version")
 
-    result = registry.rollback(seeded, to_version=to_version.default, reason="  v0002 is worse  ", requested_by=None)
+    result = registry.rollback_model(
+        seeded, to_version=to_version.default, reason="  v0002 is worse  ", requested_by=None
+    )
 
     assert result.version == "v0001" == registry.current_version(seeded) and result.reason == "v0002 is worse"
 
@@ -394,10 +400,10 @@ def test_rollback_as_the_step_calls_it_reads_an_empty_version_as_the_previous_on
 def test_rollback_refuses_a_missing_or_tampered_version(seeded: Layout) -> None:
     registry.register(seeded, {}, lambda path: path.write_bytes(b"v2"), True, "test")
     with pytest.raises(StepError, match="v0009: no such model version"):
-        registry.rollback(seeded, "v0009", "test", "ana")
+        registry.rollback_model(seeded, "v0009", "test", "ana")
     (seeded.versions_dir / "v0001" / "model.joblib").write_bytes(b"tampered")
     with pytest.raises(StepError, match="checksum does not match"):
-        registry.rollback(seeded, "v0001", "test", "ana")
+        registry.rollback_model(seeded, "v0001", "test", "ana")
     assert registry.current_version(seeded) == "v0002"
 
 
@@ -438,13 +444,13 @@ def test_a_retried_backup_keeps_the_first_copy(seeded: Layout) -> None:
 
 
 def test_bootstrap_prefers_the_kaggle_file_and_keeps_existing_data(layout: Layout) -> None:
-    kaggle = demo.demo_data.generate_reference(500, seed=3)
+    kaggle = synthetic.generate_reference(500, seed=3)
     kaggle.to_csv(layout.kaggle_data, index=False)
-    demo.bootstrap(layout, reference_rows=10, seed=1, selection_metric="accuracy")
+    tools.bootstrap(layout, reference_rows=10, seed=1, selection_metric="accuracy")
     assert len(pd.read_csv(layout.reference_data)) == 500
     reference = layout.reference_data.read_bytes()
 
-    assert demo.bootstrap(layout, reference_rows=10, seed=1, selection_metric="accuracy") == results.Bootstrap(
+    assert tools.bootstrap(layout, reference_rows=10, seed=1, selection_metric="accuracy") == results.Bootstrap(
         reference_data="kept", model="kept v0001"
     )
     assert layout.reference_data.read_bytes() == reference

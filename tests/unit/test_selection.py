@@ -1,11 +1,11 @@
-"""The one-standard-error choice of the challenger (mindpulse.selection), on constructed scores."""
+"""The one-standard-error choice of the challenger (mindpulse.retrain.selection), on constructed scores."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mindpulse import selection
+from mindpulse.retrain import selection
 
 # (algorithm rank, not the recent window): logistic_regression@recent is the simplest.
 COMPLEXITY = [(2, True), (0, True), (0, False), (1, False)]

@@ -14,9 +14,10 @@ from mlflow.models import Model, validate_schema
 from mlflow.models.signature import ModelSignature
 from mlflow.models.utils import _enforce_schema
 
-from mindpulse import protocol, registry, schema, signature, signing, training
+from mindpulse import protocol, registry, schema, signature, signing
 from mindpulse.paths import DIR_ENVS, INPUT_EXAMPLE_FILE, METADATA_FILE, SIGNATURE_FILE, Layout
 from mindpulse.protocol import StepError
+from mindpulse.retrain import training
 
 
 def live_folder(layout: Layout) -> Path:

@@ -23,7 +23,7 @@ from mindpulse.paths import DIR_ENVS, Layout
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "tasks" / "requirements"
 # What mindpulse.protocol.main imports before it calls a step's function: the step's module.
-STEP_MODULES = sorted({(step.family, step.call.split(":")[0]) for step in catalog.STEPS})
+STEP_MODULES = sorted({(step.family, step.module) for step in catalog.STEPS})
 
 
 def _distribution(name: str) -> str:
@@ -72,15 +72,15 @@ def test_each_family_library_is_imported_by_a_step_of_that_family(family: str) -
 
 
 def test_detect_drift_imports_evidently_only_once_its_input_is_valid() -> None:
-    """Bad input fails at once instead of after seconds of importing Evidently (mindpulse.triggers)."""
-    module = catalog.step("detect_drift").call.split(":")[0]
+    """Bad input fails at once instead of after seconds of importing Evidently (mindpulse.retrain.triggers)."""
+    module = catalog.step("detect_drift").module
 
     assert "evidently" not in top_level(loaded_by("mindpulse.protocol", module))
 
 
 @pytest.mark.parametrize("step", ["notify_retrain_success", "send_report_summary"])
 def test_a_summary_step_loads_no_http_client_until_it_posts(step: str) -> None:
-    loaded = loaded_by("mindpulse.protocol", catalog.step(step).call.split(":")[0])
+    loaded = loaded_by("mindpulse.protocol", catalog.step(step).module)
 
     assert {"urllib.request", "http.client", "ssl"} & loaded == set()
 

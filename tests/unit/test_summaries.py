@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
-from mindpulse import history, messages, results, summaries, webhook
+from mindpulse import messages, results, summaries, webhook
 from mindpulse.paths import Layout
 from mindpulse.protocol import StepError
+from mindpulse.reporting import history
+from mindpulse.reporting import summary as reporting_summary
+from mindpulse.retrain import notify
 
 SECRET_PATH = "/services/T000/B000/secret-token"
 
@@ -346,7 +349,7 @@ def retrain_results(*, drift_skipped: bool) -> dict[str, Any]:
 def test_the_retrain_summary_reads_each_earlier_step_by_its_declared_result(
     layout: Layout, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    delivery = summaries.retrain_summary(layout, STAMP, retrain_results(drift_skipped=False), None)
+    delivery = notify.notify_retrain_success(layout, STAMP, retrain_results(drift_skipped=False), None)
 
     written = layout.summary_file("retrain_summary", STAMP)
     assert delivery == results.Delivery(summary_file=str(written), webhook="not configured")
@@ -383,7 +386,7 @@ def test_the_retrain_summary_reads_each_earlier_step_by_its_declared_result(
 
 
 def test_a_skipped_step_is_left_out_of_the_retrain_summary(layout: Layout) -> None:
-    summaries.retrain_summary(layout, STAMP, retrain_results(drift_skipped=True), None)
+    notify.notify_retrain_success(layout, STAMP, retrain_results(drift_skipped=True), None)
 
     summary = json.loads(layout.summary_file("retrain_summary", STAMP).read_text())
     assert summary["reasons"] == ["1250 labelled rows >= threshold 1000"]
@@ -392,7 +395,7 @@ def test_a_skipped_step_is_left_out_of_the_retrain_summary(layout: Layout) -> No
 
 
 def test_a_retrain_summary_of_no_results_is_still_written(layout: Layout) -> None:
-    summaries.retrain_summary(layout, STAMP, None, None)
+    notify.notify_retrain_success(layout, STAMP, None, None)
 
     summary = json.loads(layout.summary_file("retrain_summary", STAMP).read_text())
     assert summary["reasons"] == [] and summary["winner"] == {} and summary["promoted"] is None
@@ -418,7 +421,7 @@ def test_the_report_summary_records_the_run_redraws_the_page_and_sends_the_figur
     layout.report_file("data_drift", STAMP, "html").write_text("<html></html>")
     layout.report_file("data_drift", STAMP, "json").write_text(json.dumps(drift_twin.as_dict()))
 
-    summary = summaries.report_summary(layout, STAMP, drift_threshold=0.3, webhook_url=receiver.url)
+    summary = reporting_summary.send_report_summary(layout, STAMP, drift_threshold=0.3, webhook_url=receiver.url)
 
     assert isinstance(summary, results.ReportSummary)
     assert (summary.stamp, summary.drift_share, summary.drift_detected) == (STAMP, 4 / 9, True)

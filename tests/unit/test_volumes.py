@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 
-from mindpulse import history, results, summaries, volumes
+from mindpulse import results
 from mindpulse.paths import Layout
+from mindpulse.reporting import history, volumes
+from mindpulse.reporting import summary as reporting_summary
 from tests.unit.test_summaries import Receiver, receiver  # noqa: F401 (the webhook receiver fixture)
 
 STAMP = "20261126_120000"
@@ -33,7 +35,7 @@ def test_a_full_disk_is_alerted_in_the_summary_the_webhook_and_the_page(
     layout: Layout,
     receiver: Receiver,  # noqa: F811
 ) -> None:
-    summary = summaries.report_summary(layout, STAMP, 0.3, receiver.url, disk_alert_share=0.0)
+    summary = reporting_summary.send_report_summary(layout, STAMP, 0.3, receiver.url, disk_alert_share=0.0)
 
     [recorded] = history.read(layout)
     entry = results.HistoryEntry.read(recorded)
@@ -51,7 +53,7 @@ def test_below_the_share_there_is_no_alert_and_old_history_still_renders(
 ) -> None:
     layout.history.write_text(json.dumps({"stamp": "20261125_120000", "created_at": "x", "reports": {}}) + "\n")
 
-    summary = summaries.report_summary(layout, STAMP, 0.3, receiver.url, disk_alert_share=1.0)
+    summary = reporting_summary.send_report_summary(layout, STAMP, 0.3, receiver.url, disk_alert_share=1.0)
 
     assert summary.disk_alerts == []
     assert "DISK ALERT" not in json.loads(receiver.requests[0]["body"])["text"]

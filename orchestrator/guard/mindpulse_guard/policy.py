@@ -113,7 +113,7 @@ class Settings:
         )
 
     def image(self, step: catalog.Step) -> str:
-        """The reference the DAGs run for `step` (mindpulse_dag_support.image)."""
+        """The reference the DAGs run for `step` (mindpulse_step_spec.image)."""
         return f"{self.repository(step)}:{self.tag}"
 
     def repository(self, step: catalog.Step) -> str:

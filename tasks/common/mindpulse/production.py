@@ -154,7 +154,7 @@ def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def archive_consumed(layout: Layout) -> Archive:
+def archive_production_data(layout: Layout) -> Archive:
     """Move the consumed rows to the archive; rows appended since stay in prod_data.csv."""
     consumption = Consumption.load(layout)
     if consumption is None:

@@ -113,10 +113,15 @@ def main(step_name: str, argv: list[str] | None = None) -> NoReturn:
     for parameter in declared.parameters:
         if parameter.required and values[parameter.name] is None:
             cli.error(f"{parameter.flag} (or {parameter.env}) is required: {parameter.help}")
-    module, function = declared.call.split(":")
-    with frozen_imports():
-        body = getattr(importlib.import_module(module), function)
+    body = step_function(declared)
     run(step_name, lambda: body(Layout.from_env(), **values))
+
+
+def step_function(declared: catalog.Step) -> Callable[..., Any]:
+    """The step's function (in its declared module, named like the step), imported as a step image imports it."""
+    with frozen_imports():
+        function: Callable[..., Any] = getattr(importlib.import_module(declared.module), declared.name)
+    return function
 
 
 @contextmanager

@@ -44,7 +44,7 @@ from mindpulse.results import Backup, Rollback
 from mindpulse.signature import Signature
 
 PROMOTED, REJECTED = "promoted", "rejected"
-# The gate's figures (mindpulse.gate.decide) the audit line repeats: the decision can be checked from the
+# The gate's figures (mindpulse.retrain.gate.decide) the audit line repeats: the decision can be checked from the
 # log alone. The full metrics of both models stay in the version's metadata.
 AUDITED_FIGURES = (
     "live_score",
@@ -89,9 +89,10 @@ def _version_folder(layout: Layout, version: str) -> Path:
 
 def _parsed_metadata(path: Path, read: Callable[[], bytes]) -> dict[str, Any]:
     try:
-        return json.loads(read())
+        parsed: dict[str, Any] = json.loads(read())
     except (OSError, ValueError) as error:
         raise StepError(f"{path}: unreadable model metadata ({error})") from None
+    return parsed
 
 
 def versions(layout: Layout) -> list[str]:
@@ -251,7 +252,7 @@ def finish_registration(layout: Layout, version: str) -> None:
         _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"], figures)
 
 
-def rollback(layout: Layout, to_version: str | None, reason: str, requested_by: str | None = None) -> Rollback:
+def rollback_model(layout: Layout, to_version: str | None, reason: str, requested_by: str | None = None) -> Rollback:
     """Make an earlier version live again. Without `to_version`: the one live before the current one."""
     reason = reason.strip()
     by = requested_by or getpass.getuser()
@@ -274,7 +275,8 @@ def previously_live(layout: Layout, live: str | None) -> str | None:
     """The version that was live just before `live` became live: where a rollback without --to goes."""
     for entry in reversed(audit_entries(layout)):
         if entry["event"] in {PROMOTED, "rolled_back"} and entry["version"] == live:
-            return entry["previous"]
+            previous: str | None = entry["previous"]
+            return previous
     return None
 
 

@@ -268,7 +268,7 @@ class HistoryEntry(Result):
     accuracy: float | None
     model_version: str | None
     reports: dict[str, str]  # kind -> HTML file name
-    # mindpulse.volumes.measure; keyword-only with a default, so entries written before it still read.
+    # mindpulse.reporting.volumes.measure; keyword-only with a default, so entries written before it still read.
     volumes: dict[str, dict[str, Any]] | None = field(default=None, kw_only=True)
     disk_alerts: list[str] | None = field(default=None, kw_only=True)
 

@@ -50,7 +50,7 @@ class Column:
     def bounds(self) -> dict[str, Any]:
         values = {"minimum": self.minimum, "maximum": self.maximum, "categories": self.categories}
         given = {key: value for key, value in values.items() if value is not None}
-        return {key: list(value) if key == "categories" else value for key, value in given.items()}
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in given.items()}
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def _example(folder: Path, document: dict[str, Any], inputs: tuple[Column, ...])
     info = document["saved_input_example_info"]
     path = folder / str(info.get("artifact_path") if isinstance(info, dict) else "")
     try:
-        example = json.loads(path.read_text(encoding="utf-8"))
+        example: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         columns, rows = example["columns"], example["data"]
     except FileNotFoundError:
         raise StepError(f"{path}: input example named by {folder / SIGNATURE_FILE} is missing") from None

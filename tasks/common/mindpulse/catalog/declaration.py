@@ -31,14 +31,15 @@ ROLLBACK = Pipeline("model_rollback", "retrain")
 DEMO = Pipeline(None, "demo")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     name: str
     pipeline: Pipeline
     family: Family
-    # "module:function", called as function(layout, **parameters); imported only when the step runs, so
-    # `--help` is instant and a pandas-free image never imports pandas.
-    call: str
+    # The module of the step's function, which is named exactly like the step and called as
+    # function(layout, **parameters); imported only when the step runs, so `--help` is instant and a
+    # pandas-free image never imports pandas.
+    module: str
     # First line: what the step does. The rest: inputs, outputs, exit codes, shown by --help.
     doc: str
     result: type[results.Result]

@@ -8,18 +8,18 @@ from mindpulse.parameters import SEED, SELECTION_METRIC, Parameter
 
 DEMO_STEPS: tuple[Step, ...] = (
     Step(
-        "bootstrap",
-        DEMO,
-        "ml",
-        "mindpulse.demo:bootstrap",
-        """seed an empty data volume with reference data and train the first model.
+        name="bootstrap",
+        pipeline=DEMO,
+        family="ml",
+        module="mindpulse.demo.tools",
+        doc="""seed an empty data volume with reference data and train the first model.
 
 Inputs:   /data/student_lifestyle_100k.csv when present (the Kaggle file), else nothing
 Outputs:  /data/reference_data.csv (the Kaggle file, or synthetic data with its schema),
           /models/versions/v0001/ (signed) and /models/current, /data/prod_data.csv.lock, and the
           install's model-signing key pair (/signing, /trust) when there is none yet
 Exit:     0 seeded or already seeded (existing files are never replaced), 1 bad input""",
-        results.Bootstrap,
+        result=results.Bootstrap,
         writes=("data", "models", "trust", "signing"),
         parameters=(
             Parameter("reference_rows", int, 100_000, "synthetic reference rows to generate", minimum=100),
@@ -28,16 +28,16 @@ Exit:     0 seeded or already seeded (existing files are never replaced), 1 bad 
         ),
     ),
     Step(
-        "simulate_traffic",
-        DEMO,
-        "ml",
-        "mindpulse.demo:simulate_traffic",
-        """play the serving API: append predictions of the live model with outcomes.
+        name="simulate_traffic",
+        pipeline=DEMO,
+        family="ml",
+        module="mindpulse.demo.tools",
+        doc="""play the serving API: append predictions of the live model with outcomes.
 
 Inputs:   /models/current/ (read-only, checked against /trust)
 Outputs:  rows appended to /data/prod_data.csv through the append protocol
 Exit:     0 appended, 1 no model, a model that fails its signature, or bad parameters""",
-        results.Traffic,
+        result=results.Traffic,
         reads=("models", "trust"),
         writes=("data",),
         parameters=(

@@ -16,80 +16,80 @@ from mindpulse.parameters import (
 
 REPORTING_STEPS: tuple[Step, ...] = (
     Step(
-        "check_data_availability",
-        REPORTING,
-        "pandas",
-        "mindpulse.datasets:check_data_availability",
-        """is there data to report on?
+        name="check_data_availability",
+        pipeline=REPORTING,
+        family="pandas",
+        module="mindpulse.datasets",
+        doc="""is there data to report on?
 
 Inputs:   /data/reference_data.csv, /data/prod_data.csv, /models/current (all read-only)
 Outputs:  none; row counts are the result JSON
 Exit:     0 reference data valid (production data may be missing or empty: said in the result,
           and the production reports then skip themselves), 1 reference data missing or bad""",
-        results.Availability,
+        result=results.Availability,
         reads=("data", "models"),
         parameters=(MAX_QUARANTINE_SHARE,),
     ),
     Step(
-        "generate_data_quality_report",
-        REPORTING,
-        "evidently",
-        "mindpulse.evidently_reports:data_quality_report",
-        """Evidently data summary of reference and production data.
+        name="generate_data_quality_report",
+        pipeline=REPORTING,
+        family="evidently",
+        module="mindpulse.reporting.evidently_reports",
+        doc="""Evidently data summary of reference and production data.
 
 Inputs:   /data/reference_data.csv, /data/prod_data.csv (production may be empty), /models/current
           for the live version (all read-only)
 Outputs:  /reports/data_quality_report_<RUN_STAMP>.html and its .json twin
 Exit:     0 written, 1 bad input""",
-        results.DataQualityReport,
+        result=results.DataQualityReport,
         reads=("data", "models"),
         writes=("reports",),
         parameters=(RUN_STAMP, MAX_QUARANTINE_SHARE),
     ),
     Step(
-        "generate_data_drift_report",
-        REPORTING,
-        "evidently",
-        "mindpulse.evidently_reports:data_drift_report",
-        """Evidently drift of production features against the reference, judged by the same rule and
+        name="generate_data_drift_report",
+        pipeline=REPORTING,
+        family="evidently",
+        module="mindpulse.reporting.evidently_reports",
+        doc="""Evidently drift of production features against the reference, judged by the same rule and
 threshold as the retrain pipeline's detect_drift.
 
 Inputs:   /data/reference_data.csv, /data/prod_data.csv, /models/current for the live version
           (all read-only)
 Outputs:  /reports/data_drift_report_<RUN_STAMP>.html and its .json twin
 Exit:     0 written, 99 too few production rows, 1 bad input""",
-        results.DataDriftReport,
+        result=results.DataDriftReport,
         reads=("data", "models"),
         writes=("reports",),
         parameters=(RUN_STAMP, DRIFT_THRESHOLD, MIN_DRIFT_ROWS, MAX_QUARANTINE_SHARE),
     ),
     Step(
-        "generate_model_performance_report",
-        REPORTING,
-        "evidently",
-        "mindpulse.evidently_reports:model_performance_report",
-        """Evidently classification quality of the live model on production rows whose true outcome
+        name="generate_model_performance_report",
+        pipeline=REPORTING,
+        family="evidently",
+        module="mindpulse.reporting.evidently_reports",
+        doc="""Evidently classification quality of the live model on production rows whose true outcome
 is known.
 
 Inputs:   /data/reference_data.csv, /data/prod_data.csv, /models/current (read-only)
 Outputs:  /reports/model_performance_report_<RUN_STAMP>.html and its .json twin
 Exit:     0 written, 99 no labelled production rows, 1 bad input""",
-        results.ModelPerformanceReport,
+        result=results.ModelPerformanceReport,
         reads=("data", "models"),
         writes=("reports",),
         parameters=(RUN_STAMP, MAX_QUARANTINE_SHARE),
     ),
     Step(
-        "cleanup_old_reports",
-        REPORTING,
-        "base",
-        "mindpulse.retention:cleanup_old_reports",
-        """keep the newest reports of each kind, never a file of another kind.
+        name="cleanup_old_reports",
+        pipeline=REPORTING,
+        family="base",
+        module="mindpulse.reporting.retention",
+        doc="""keep the newest reports of each kind, never a file of another kind.
 
 Inputs:   /reports/<kind>_report_YYYYMMDD_HHMMSS.{html,json}
 Outputs:  older reports of each kind deleted, each with its JSON twin
 Exit:     0 done, 1 bad parameter""",
-        results.Cleanup,
+        result=results.Cleanup,
         writes=("reports",),
         parameters=(
             Parameter(
@@ -98,11 +98,11 @@ Exit:     0 done, 1 bad parameter""",
         ),
     ),
     Step(
-        "apply_retention",
-        REPORTING,
-        "base",
-        "mindpulse.retention:apply_retention",
-        """delete old model versions, backups, archives and quarantine files, and stale temporary files.
+        name="apply_retention",
+        pipeline=REPORTING,
+        family="base",
+        module="mindpulse.reporting.retention",
+        doc="""delete old model versions, backups, archives and quarantine files, and stale temporary files.
 
 Keeps the newest of each kind, everything younger than KEEP_DAYS, the live version, the version
 a rollback would go back to, every version live within KEEP_DAYS, the newest backup of each kept
@@ -111,7 +111,7 @@ Inputs:   /models (versions, backups, audit.jsonl), /data/archive, /data/quarant
 Outputs:  what goes is deleted, each with a "deleted" line in /models/audit.jsonl; stale temporary
           files and folders of killed writers on all three volumes are swept; a dry run changes nothing
 Exit:     0 done, 1 something could not be deleted or logged (it stays)""",
-        results.Retention,
+        result=results.Retention,
         writes=("data", "models", "reports"),
         parameters=(
             Parameter(
@@ -165,18 +165,18 @@ Exit:     0 done, 1 something could not be deleted or logged (it stays)""",
         ),
     ),
     Step(
-        "send_report_summary",
-        REPORTING,
-        "base",
-        "mindpulse.summaries:report_summary",
-        """the figures of this reporting run, the history chart page, a message.
+        name="send_report_summary",
+        pipeline=REPORTING,
+        family="base",
+        module="mindpulse.reporting.summary",
+        doc="""the figures of this reporting run, the history chart page, a message.
 
 Inputs:   /reports/*_report_<RUN_STAMP>.json, /reports/history.jsonl, /models/current (read-only)
 Outputs:  /reports/report_summary_<RUN_STAMP>.json, a line in /reports/history.jsonl,
           /reports/index.html (with each volume's size and how full its disk is, and an
           alert line past DISK_ALERT_SHARE); a POST to WEBHOOK_URL when set (never fails the run)
 Exit:     0 done, 1 the reports volume cannot be written""",
-        results.ReportSummary,
+        result=results.ReportSummary,
         reads=("data", "models"),
         writes=("reports",),
         parameters=(RUN_STAMP, DRIFT_THRESHOLD, WEBHOOK_URL, DISK_ALERT_SHARE),

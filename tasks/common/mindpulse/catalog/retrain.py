@@ -28,55 +28,55 @@ _RETRAIN_THRESHOLD = Parameter(
 
 RETRAIN_STEPS: tuple[Step, ...] = (
     Step(
-        "check_production_data",
-        RETRAIN,
-        "pandas",
-        "mindpulse.triggers:check_production_data",
-        """are there enough new labelled production rows to retrain?
+        name="check_production_data",
+        pipeline=RETRAIN,
+        family="pandas",
+        module="mindpulse.retrain.triggers",
+        doc="""are there enough new labelled production rows to retrain?
 
 Inputs:   /data/prod_data.csv (read-only)
 Outputs:  none; the decision and its reason are the result JSON
 Exit:     0 retrain, 99 fewer labelled rows than the threshold, 1 bad input""",
-        results.LabelCheck,
+        result=results.LabelCheck,
         reads=("data",),
         parameters=(_RETRAIN_THRESHOLD, FORCE, MAX_QUARANTINE_SHARE),
     ),
     Step(
-        "detect_drift",
-        RETRAIN,
-        "evidently",
-        "mindpulse.triggers:detect_drift",
-        """have production features drifted from the live model's training data?
+        name="detect_drift",
+        pipeline=RETRAIN,
+        family="evidently",
+        module="mindpulse.retrain.triggers",
+        doc="""have production features drifted from the live model's training data?
 
 Inputs:   /data/reference_data.csv, /data/prod_data.csv (read-only)
 Outputs:  none; the share of drifted feature columns, each column's score and the decision
           are the result JSON
 Exit:     0 retrain (share > threshold), 99 no drift or too few rows, 1 bad input""",
-        results.DriftCheck,
+        result=results.DriftCheck,
         reads=("data",),
         parameters=(DRIFT_THRESHOLD, MIN_DRIFT_ROWS, FORCE, MAX_QUARANTINE_SHARE),
     ),
     Step(
-        "backup_current_model",
-        RETRAIN,
-        "base",
-        "mindpulse.registry:backup_current_model",
-        """keep a copy of the live model before a new one may replace it.
+        name="backup_current_model",
+        pipeline=RETRAIN,
+        family="base",
+        module="mindpulse.registry",
+        doc="""keep a copy of the live model before a new one may replace it.
 
 Inputs:   /models/current/ (model.joblib + metadata.json, checked against /trust)
 Outputs:  /models/backups/model_<RUN_STAMP>/ (kept as it is when a retry finds it)
 Exit:     0 backed up (or no model yet, said in the result), 1 the live model fails its signature or checksum""",
-        results.Backup,
+        result=results.Backup,
         reads=("trust",),
         writes=("models",),
         parameters=(RUN_STAMP,),
     ),
     Step(
-        "merge_production_data",
-        RETRAIN,
-        "pandas",
-        "mindpulse.merge:merge_production_data",
-        """reference data + labelled production rows, validated and de-duplicated, with the newest
+        name="merge_production_data",
+        pipeline=RETRAIN,
+        family="pandas",
+        module="mindpulse.retrain.merge",
+        doc="""reference data + labelled production rows, validated and de-duplicated, with the newest
 labelled rows held out to judge the new model on.
 
 Inputs:   /data/reference_data.csv, /data/prod_data.csv
@@ -84,7 +84,7 @@ Outputs:  /data/training_data.csv, /data/evaluation_data.csv, /data/consumption.
           production bytes were used, so archive_production_data moves exactly those),
           /data/quarantine/prod_data_quarantined_<RUN_STAMP>.csv when bad rows were set aside
 Exit:     0 written, 1 bad input (nothing written)""",
-        results.Merge,
+        result=results.Merge,
         writes=("data",),
         parameters=(
             RUN_STAMP,
@@ -100,13 +100,13 @@ Exit:     0 written, 1 bad input (nothing written)""",
         ),
     ),
     Step(
-        "train_new_model",
-        RETRAIN,
-        "ml",
-        "mindpulse.training:train_new_model",
-        """train Logistic Regression, Random Forest and XGBoost on two windows of the training data
+        name="train_new_model",
+        pipeline=RETRAIN,
+        family="ml",
+        module="mindpulse.retrain.training",
+        doc="""train Logistic Regression, Random Forest and XGBoost on two windows of the training data
 (all rows, recent production rows only), register the best as a new version, and make it live only if it
-passes the promotion gate (mindpulse.gate) on the held-out evaluation rows.
+passes the promotion gate (mindpulse.retrain.gate) on the held-out evaluation rows.
 
 Inputs:   /data/training_data.csv, /data/evaluation_data.csv (both from merge_production_data),
           /models/current (the live model: the champion, loaded once /trust vouches for it),
@@ -117,7 +117,7 @@ Outputs:  /models/versions/vNNNN/{model.joblib,metadata.json,metadata.json.sig} 
           -> that version, and /data/reference_data.csv replaced by its training window
 Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 bad input or failed
           training (the live model is untouched)""",
-        results.Training,
+        result=results.Training,
         reads=("trust", "signing"),
         writes=("data", "models"),
         parameters=(
@@ -176,32 +176,32 @@ Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 b
         timeout_minutes=120,
     ),
     Step(
-        "archive_production_data",
-        RETRAIN,
-        "base",
-        "mindpulse.production:archive_consumed",
-        """move the production rows this run trained on out of prod_data.csv.
+        name="archive_production_data",
+        pipeline=RETRAIN,
+        family="base",
+        module="mindpulse.production",
+        doc="""move the production rows this run trained on out of prod_data.csv.
 
 Inputs:   /data/consumption.json (written by merge_production_data), /data/prod_data.csv
 Outputs:  /data/archive/prod_data_archived_YYYYMMDD_HHMMSS.csv; prod_data.csv keeps its header
           and every row appended since the merge
 Exit:     0 archived (or nothing to archive), 1 prod_data.csv changed under the consumed rows""",
-        results.Archive,
+        result=results.Archive,
         writes=("data",),
     ),
     Step(
-        "notify_retrain_success",
-        RETRAIN,
-        "base",
-        "mindpulse.summaries:retrain_summary",
-        """what this retrain run decided and achieved, to stdout, a file and a webhook.
+        name="notify_retrain_success",
+        pipeline=RETRAIN,
+        family="base",
+        module="mindpulse.retrain.notify",
+        doc="""what this retrain run decided and achieved, to stdout, a file and a webhook.
 
 Inputs:   /models/current/metadata.json (read-only); STEP_RESULTS, the JSON results of the
           earlier steps by task id (the DAG fills it in; null for a skipped step)
 Outputs:  /reports/retrain_summary_<RUN_STAMP>.json; a POST to WEBHOOK_URL when set
           (a webhook that is down never fails the run)
 Exit:     0 done, 1 the summary cannot be written""",
-        results.Delivery,
+        result=results.Delivery,
         reads=("data", "models"),
         writes=("reports",),
         parameters=(
@@ -220,11 +220,11 @@ Exit:     0 done, 1 the summary cannot be written""",
 
 ROLLBACK_STEPS: tuple[Step, ...] = (
     Step(
-        "rollback_model",
-        ROLLBACK,
-        "base",
-        "mindpulse.registry:rollback",
-        """make an earlier model version live again, and say why in the audit log.
+        name="rollback_model",
+        pipeline=ROLLBACK,
+        family="base",
+        module="mindpulse.registry",
+        doc="""make an earlier model version live again, and say why in the audit log.
 
 Inputs:   /models/versions/<version>/ (checked against its signature and checksum), /models/audit.jsonl
 Outputs:  /models/current -> that version (one atomic switch), a "rolled_back" line in /models/audit.jsonl
@@ -233,7 +233,7 @@ Exit:     0 rolled back, 1 no such version, a bad signature or checksum, or noth
 By hand: docker run --rm --network none -v mindpulse_models:/models -v mindpulse_trust:/trust:ro \\
              mindpulse/rollback-model:<tag> --to-version v0003 --reason "v0004 misreads new students"
 Without --to-version, the version that was live before the current one becomes live again.""",
-        results.Rollback,
+        result=results.Rollback,
         reads=("trust",),
         writes=("models",),
         parameters=(

@@ -21,15 +21,16 @@ from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
 from evidently.presets import ClassificationPreset, DataSummaryPreset
 
-from mindpulse import atomic, drift, evidently_workspace, registry, results, schema
+from mindpulse import atomic, drift, registry, results, schema
 from mindpulse.datasets import MAX_QUARANTINE_SHARE, count_production, load_production, load_reference
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo
+from mindpulse.reporting import evidently_workspace
 
 # --- the steps ----------------------------------------------------------------------------------------
 
 
-def data_quality_report(
+def generate_data_quality_report(
     layout: Layout, run_stamp: str, max_quarantine_share: float = MAX_QUARANTINE_SHARE
 ) -> results.DataQualityReport:
     current = load_production(layout, max_quarantine_share)
@@ -42,7 +43,7 @@ def data_quality_report(
     )
 
 
-def data_drift_report(
+def generate_data_drift_report(
     layout: Layout,
     run_stamp: str,
     drift_threshold: float,
@@ -60,7 +61,7 @@ def data_drift_report(
     )
 
 
-def model_performance_report(
+def generate_model_performance_report(
     layout: Layout, run_stamp: str, max_quarantine_share: float = MAX_QUARANTINE_SHARE
 ) -> results.ModelPerformanceReport:
     reference = load_reference(layout)

@@ -1,8 +1,9 @@
 """The in-process runner: every step a PythonOperator that calls its declared function inside the Airflow
 task process. It is the design this project replaced (one Airflow environment that holds every ML library),
-kept as the benchmark's peer: `MINDPULSE_RUNNER=python` builds the same DAGs, task for task, from it
-(bench/dag_runs.py). The stack's Airflow image holds no ML library on purpose, so this runner only works
-where Airflow shares a venv with the step libraries; it is not a deployment option.
+kept as the benchmark's peer: `MINDPULSE_RUNNER=python` builds the same DAGs, task for task, from it, with
+this folder on the Python path (bench/dag_runs.py). The stack's Airflow image holds no ML library on purpose,
+so this runner only works where Airflow shares a venv with the step libraries; it is not a deployment option,
+and it lives here, not among the DAGs.
 
 A task gets exactly what the step's container would: the same parameter texts, rendered from the same
 templates (`step_environment`), parsed and checked by the same `Parameter.parse`, the same function and
@@ -12,21 +13,22 @@ volumes (the layout from MINDPULSE_{DATA,MODELS,REPORTS}_DIR), and the same resu
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from mindpulse_alerts import configured_webhook
+from mindpulse_step_spec import step_environment
 
 from mindpulse import catalog
 
 
-def python_step(task_id: str, environment: dict[str, str], **kwargs: Any) -> PythonOperator:
-    """The task that calls step `task_id`'s function in-process; `environment` is its parameters' texts
-    by variable name, as templates (rendered by Airflow, like DockerOperator's environment)."""
+def python_step(task_id: str, **kwargs: Any) -> PythonOperator:
+    """The task that calls step `task_id`'s function in-process, with its parameters' texts by variable name
+    as the container's environment would hold them (templates, rendered by Airflow like DockerOperator's)."""
     declared = catalog.step(task_id)
+    environment, _ = step_environment(declared)
     return PythonOperator(
         task_id=task_id,
         python_callable=call_step,
@@ -40,7 +42,7 @@ def call_step(step_name: str, texts: dict[str, str]) -> dict[str, Any]:
     """Run one step as its entrypoint would, in this process; its result object is the task's XCom."""
     # Imported here: parsing the DAG file needs no step library, only running a task does.
     from mindpulse.paths import Layout
-    from mindpulse.protocol import NothingToDo, StepError, describe_os_error, frozen_imports, result_object, value_of
+    from mindpulse.protocol import NothingToDo, StepError, describe_os_error, result_object, step_function, value_of
 
     declared = catalog.step(step_name)
     values = {}
@@ -52,10 +54,8 @@ def call_step(step_name: str, texts: dict[str, str]) -> dict[str, Any]:
             values[parameter.name] = value_of(parameter, raw)
         except ValueError as error:
             raise AirflowFailException(f"{parameter.env}: {error}") from None
-    module, function = declared.call.split(":")
     # As the entrypoint imports it (the first task to need a library pays its import; later ones find it).
-    with frozen_imports():
-        body = getattr(importlib.import_module(module), function)
+    body = step_function(declared)
     try:
         return result_object(step_name, "success", body(Layout.from_env(), **values))
     except NothingToDo as skipped:

@@ -31,12 +31,13 @@ def merge_production_data(
     _finish_an_interrupted_archive(layout)
     snapshot = production.read_snapshot(layout)
     earlier = production.Consumption.load(layout)
-    same_run = earlier and earlier.merged and (earlier.stamp, earlier.sha256) == (stamp, production.digest(snapshot))
-    if same_run and layout.training_data.exists() and layout.evaluation_data.exists():
+    same_run = earlier is not None and (earlier.stamp, earlier.sha256) == (stamp, production.digest(snapshot))
+    kept = Merge.read(earlier.merged) if same_run and earlier is not None and earlier.merged else None
+    if kept is not None and layout.training_data.exists() and layout.evaluation_data.exists():
         # The same run again, after train_new_model may already have replaced the reference: merging
         # anew would train on the new rows twice. The files this merge wrote are still the truth.
         say(f"{layout.consumption_manifest}: run {stamp} merged these production bytes already; kept its files")
-        return Merge.read(earlier.merged)
+        return kept
     reference = load_reference(layout)
     parsed = (
         schema.parse_production_rows(snapshot, str(layout.production_data), max_quarantine_share)
@@ -99,4 +100,4 @@ def _finish_an_interrupted_archive(layout: Layout) -> None:
     pending = production.Consumption.load(layout)
     if pending and layout.archive_file(pending.stamp).exists():
         say(f"finishing the archive of run {pending.stamp}, which was interrupted")
-        production.archive_consumed(layout)
+        production.archive_production_data(layout)

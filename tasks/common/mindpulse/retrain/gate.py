@@ -61,7 +61,7 @@ def mcnemar_worse_p(live_only: int, challenger_only: int) -> float:
     rows = live_only + challenger_only
     if rows == 0:
         return 1.0
-    return sum(comb(rows, k) for k in range(live_only, rows + 1)) / 2**rows
+    return sum(comb(rows, k) for k in range(live_only, rows + 1)) / (1 << rows)
 
 
 def floor(live_score: float, live_drawdown: float, rule: Rule) -> tuple[float, str]:

@@ -78,7 +78,7 @@ def depression_probability(features: pd.DataFrame, concept_shift: float = 0.0) -
     # After a concept shift, study load and isolation (little activity) drive risk, stress much less.
     shifted = -0.4 + 0.6 * (study - 4.5) + 0.1 * (stress - 5) - 0.02 * (activity - 60) + 0.5 * (social - 3)
     logit = (1 - concept_shift) * usual + concept_shift * shifted
-    return 1 / (1 + np.exp(-logit))
+    return np.asarray(1 / (1 + np.exp(-logit)))
 
 
 def bayes_accuracy(features: pd.DataFrame, concept_shift: float = 0.0) -> float:

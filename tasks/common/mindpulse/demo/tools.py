@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from mindpulse import atomic, demo_data, production, registry, schema, training
+from mindpulse import atomic, production, registry, schema
+from mindpulse.demo import synthetic
 from mindpulse.paths import Layout
 from mindpulse.protocol import say
 from mindpulse.results import Bootstrap, Traffic
+from mindpulse.retrain import fit, training
 
 
 def bootstrap(layout: Layout, reference_rows: int, seed: int, selection_metric: str) -> Bootstrap:
@@ -21,14 +23,14 @@ def bootstrap(layout: Layout, reference_rows: int, seed: int, selection_metric: 
         atomic.write_bytes(layout.reference_data, raw)
         result["reference_data"] = f"copied from {layout.kaggle_data.name}"
     else:
-        frame = demo_data.generate_reference(rows, seed)
+        frame = synthetic.generate_reference(rows, seed)
         atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
         result["reference_data"] = f"generated {rows} synthetic rows (seed {seed})"
     say(f"{layout.reference_data}: {result['reference_data']}")
     # Read-only mounts cannot create the lock file, so it must exist before any reader runs.
     layout.production_lock.touch(exist_ok=True)
     if registry.current_version(layout) is None:
-        settings = training.TrainingSettings(metric=selection_metric, seed=seed)
+        settings = fit.TrainingSettings(metric=selection_metric, seed=seed)
         outcome = training.train_and_register(
             layout, layout.reference_data, None, settings, provenance={"trained_by": "bootstrap"}
         )
@@ -49,7 +51,7 @@ def simulate_traffic(
 ) -> Traffic:
     """Append `rows` predictions of the live model, with outcomes, through the append protocol."""
     model = training.load_current_model(layout)
-    frame = demo_data.generate_production(rows, model.predict, seed, covariate_shift, concept_shift, unlabelled_share)
+    frame = synthetic.generate_production(rows, model.predict, seed, covariate_shift, concept_shift, unlabelled_share)
     lines = frame.to_csv(index=False, header=False).encode()
     production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)
     labelled = int(frame[schema.ACTUAL].notna().sum())
@@ -60,5 +62,5 @@ def simulate_traffic(
         covariate_shift=covariate_shift,
         concept_shift=concept_shift,
         model_version=registry.current_version(layout),
-        bayes_accuracy=round(demo_data.bayes_accuracy(frame[list(schema.FEATURES)], concept_shift), 4),
+        bayes_accuracy=round(synthetic.bayes_accuracy(frame[list(schema.FEATURES)], concept_shift), 4),
     )

@@ -35,8 +35,8 @@ from mindpulse.paths import (
     trash_name,
 )
 from mindpulse.protocol import StepError, say
+from mindpulse.reporting.volumes import tree_size
 from mindpulse.results import Cleanup, Retention
-from mindpulse.volumes import tree_size
 
 
 def cleanup_old_reports(layout: Layout, max_reports: int) -> Cleanup:

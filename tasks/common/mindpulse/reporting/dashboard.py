@@ -1,4 +1,4 @@
-"""The page a person opens instead of logs: reports/index.html, fed by history.jsonl (`mindpulse.history`,
+"""The page a person opens instead of logs: reports/index.html, fed by history.jsonl (`mindpulse.reporting.history`,
 one `results.HistoryEntry` per reporting run). Its skeleton and style are package data, in assets/.
 
 index.html is self-contained (inline CSS and SVG, no script, nothing fetched), so it opens from
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from importlib.resources import files
@@ -20,12 +19,13 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
-from mindpulse import atomic, results, volumes
-from mindpulse.history import read as read_history
+from mindpulse import atomic, results
 from mindpulse.messages import retrain_summary_text
 from mindpulse.parameters import DRIFT_THRESHOLD
 from mindpulse.paths import REPORT_FILE, REPORT_KINDS, RETRAIN_SUMMARY, STAMP_FORMAT, SUMMARY_FILE, Layout, find_reports
 from mindpulse.protocol import say
+from mindpulse.reporting import charts, volumes
+from mindpulse.reporting.history import read as read_history
 
 ASSETS = files("mindpulse") / "assets"
 KIND_TITLES = {"data_quality": "Data quality", "data_drift": "Data drift", "model_performance": "Model performance"}
@@ -111,21 +111,6 @@ def _panel(title: str, note: str, content: str) -> str:
 
 # --- charts ------------------------------------------------------------------------------------
 
-WIDTH, HEIGHT = 760, 240
-LEFT, RIGHT, TOP, BOTTOM = 52, 20, 18, 34
-# The charts' text size (set on the <svg>, so the CSS does not repeat it) and the least room between labels.
-TICK_FONT_SIZE, LABEL_GAP = 11, 8
-SHORT_TICK, LONG_TICK = "%d %b %H:%M", "%d %b %H:%M:%S"
-
-
-@dataclass(frozen=True)
-class _Point:
-    x: float
-    value: float
-    tip: str
-    color: str
-    href: str | None
-
 
 def _chart(
     history: list[dict[str, Any]],
@@ -135,13 +120,12 @@ def _chart(
     colors: dict[str, str] | None,
     threshold: float | None,
 ) -> str:
-    """An inline SVG line chart of history[field]: one circle per entry with a number, linked to that run's
-    report of `kind` while it is kept, coloured by model version when `colors` is given."""
+    """A line chart of history[field] (mindpulse.reporting.charts): one point per entry with a number, linked
+    to that run's report of `kind` while it is kept, coloured by model version when `colors` is given."""
     moments = [_moment(entry["stamp"]) or EPOCH for entry in history]
-    span = (min(moments), max(moments)) if moments else (EPOCH, EPOCH)
     points = [
-        _Point(
-            _x(moment, span),
+        charts.Point(
+            moment,
             float(entry[field]),
             f"{_when(moment)}: {_pct(entry[field])} (model {entry.get('model_version') or 'unknown'})",
             _point_color(entry, float(entry[field]), colors, threshold),
@@ -152,134 +136,19 @@ def _chart(
     ]
     if not points:
         return '<p class="empty">No data yet: the chart fills in as reporting runs complete.</p>'
-    low, high, step = _axis([point.value for point in points], [threshold] if threshold is not None else [])
-
-    def y(value: float) -> str:
-        return f"{TOP + (HEIGHT - TOP - BOTTOM) * (1 - (value * 100 - low) / (high - low)):.1f}"
-
-    parts = []
-    for tick in range(low, high + 1, step):
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick / 100)}" y2="{y(tick / 100)}"/>')
-        if threshold is None or abs(tick - threshold * 100) > step / 3:  # the threshold's own label wins
-            parts.append(
-                f'<text class="tick" x="{LEFT - 8}" y="{y(tick / 100)}" dy="4" text-anchor="end">{tick}%</text>'
-            )
-    if threshold is not None:
-        parts.append(
-            f'<rect class="danger" x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" '
-            f'height="{float(y(threshold)) - TOP:.1f}"/>'
-            f'<line class="threshold" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(threshold)}" y2="{y(threshold)}"/>'
-            f'<text class="tick danger-text" x="{LEFT - 8}" y="{y(threshold)}" dy="4" text-anchor="end">'
-            f"{threshold * 100:g}%</text>"
-        )
-    if colors is not None:
-        parts.extend(_version_marks(history, moments, span))
-    parts.extend(_time_labels(moments, span))
-    if len(points) > 1:
-        parts.append(f'<polyline class="line" points="{" ".join(f"{p.x:.1f},{y(p.value)}" for p in points)}"/>')
-    for point in points:
-        circle = (
-            f'<circle class="point" cx="{point.x:.1f}" cy="{y(point.value)}" r="4.5" fill="{point.color}">'
-            f"<title>{escape(point.tip)}</title></circle>"
-        )
-        parts.append(f'<a href="{point.href}">{circle}</a>' if point.href else circle)
-    label = f"{escape(field)} over time, {len(points)} points"
-    return (
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" font-size="{TICK_FONT_SIZE}" role="img" '
-        f'aria-label="{label}">{"".join(parts)}</svg>'
-    )
+    changes = [
+        (moment, str(entry.get("model_version") or "unknown"))
+        for previous, entry, moment in zip(history, history[1:], moments[1:], strict=False)
+        if entry.get("model_version") != previous.get("model_version")
+    ]
+    label = f"{field} over time, {len(points)} points"
+    return charts.line_chart(points, moments, label, threshold, changes if colors is not None else None)
 
 
 def _point_color(entry: dict[str, Any], value: float, colors: dict[str, str] | None, threshold: float | None) -> str:
     if colors is not None:
         return colors.get(str(entry.get("model_version")), UNKNOWN_COLOR)
     return DANGER_COLOR if threshold is not None and value > threshold else PALETTE[0]
-
-
-def _axis(values: list[float], extra: list[float]) -> tuple[int, int, int]:
-    """Axis bounds and tick step in whole percent, on round numbers, containing `values` and `extra`.
-
-    With `extra` (a threshold) the axis starts at zero, so the distance to the threshold reads true.
-    """
-    every = values + extra
-    low, high = (0.0 if extra else min(every) * 100), max(every) * 100
-    span = max(high - low, 10)
-    step = 5 if span <= 30 else 10 if span <= 60 else 20
-    low_tick, high_tick = math.floor(low / step) * step, math.ceil(high / step) * step
-    if high_tick - low_tick < 2 * step:  # a flat series still gets an axis with some room
-        low_tick = max(0, high_tick - 2 * step)
-        high_tick = low_tick + 2 * step
-    return low_tick, high_tick, step
-
-
-def _x(moment: datetime, span: tuple[datetime, datetime]) -> float:
-    first, last = span
-    if first == last:
-        return LEFT + (WIDTH - LEFT - RIGHT) / 2
-    return LEFT + (WIDTH - LEFT - RIGHT) * ((moment - first) / (last - first))
-
-
-def _time_labels(moments: list[datetime], span: tuple[datetime, datetime]) -> list[str]:
-    """The first and last run on the time axis, and the run nearest the middle whose label overlaps
-    neither (none when runs bunch up at one end); one label when all runs share a moment. Labels show
-    seconds only when minutes would print two of them alike."""
-    distinct = sorted(set(moments))
-    if len(distinct) == 1:
-        chosen = [(distinct[0], "middle")]
-    else:
-        chosen = [(distinct[0], "start"), (distinct[-1], "end")]
-        centre = (LEFT + WIDTH - RIGHT) / 2
-        for moment in sorted(distinct[1:-1], key=lambda m: abs(_x(m, span) - centre)):
-            # Judged at the longer format, so whichever format is shown fits.
-            extent = _label_extent(_x(moment, span), f"{moment:{LONG_TICK}}", "middle")
-            if all(_apart(extent, _label_extent(_x(m, span), f"{m:{LONG_TICK}}", a)) for m, a in chosen):
-                chosen.insert(1, (moment, "middle"))
-                break
-    shown = SHORT_TICK if len({f"{m:{SHORT_TICK}}" for m, _ in chosen}) == len(chosen) else LONG_TICK
-    return [
-        f'<text class="tick" x="{_x(moment, span):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}">'
-        f"{moment:{shown}}</text>"
-        for moment, anchor in chosen
-    ]
-
-
-def label_width(text: str) -> float:
-    """A generous estimate of a tick label's width in SVG units: digits and letters of the sans-serif
-    tick font average about 0.6 em."""
-    return len(text) * TICK_FONT_SIZE * 0.6
-
-
-def _label_extent(x: float, text: str, anchor: str) -> tuple[float, float]:
-    """Where a label anchored at x with `anchor` starts and ends."""
-    width = label_width(text)
-    start = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
-    return start, start + width
-
-
-def _apart(one: tuple[float, float], other: tuple[float, float]) -> bool:
-    return one[1] + LABEL_GAP <= other[0] or other[1] + LABEL_GAP <= one[0]
-
-
-def _version_marks(
-    history: list[dict[str, Any]], moments: list[datetime], span: tuple[datetime, datetime]
-) -> list[str]:
-    """A dashed vertical line where the live model version changed, labelled unless labels would overlap."""
-    marks, last_label_end = [], -math.inf
-    for previous, entry, moment in zip(history, history[1:], moments[1:], strict=False):
-        if entry.get("model_version") == previous.get("model_version"):
-            continue
-        x = _x(moment, span)
-        marks.append(f'<line class="change" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>')
-        version = str(entry.get("model_version") or "unknown")
-        # Right of its line, or left of it where the chart ends.
-        x_text, anchor = (x + 4, "start") if x + 4 + label_width(version) <= WIDTH else (x - 4, "end")
-        begin, end = _label_extent(x_text, version, anchor)
-        if begin >= last_label_end + LABEL_GAP:
-            marks.append(
-                f'<text class="tick" x="{x_text:.1f}" y="{TOP + 10}" text-anchor="{anchor}">{escape(version)}</text>'
-            )
-            last_label_end = end
-    return marks
 
 
 def _legend(colors: dict[str, str]) -> str:
@@ -299,7 +168,7 @@ def _report_href(entry: dict[str, Any], kind: str, reports: dict[str, dict[str, 
     name = (entry.get("reports") or {}).get(kind) if isinstance(entry.get("reports"), dict) else None
     match = REPORT_FILE.fullmatch(name) if isinstance(name, str) else None
     if match and match["kind"] == kind and "html" in reports[kind].get(match["stamp"], {}):
-        return quote(name)
+        return quote(match.string)
     return None
 
 
@@ -338,7 +207,9 @@ def _retrain(layout: Layout) -> str:
     except (OSError, ValueError) as error:
         return f'<p class="empty">{escape(name)} is unreadable: {escape(str(error))}</p>'
     headline, *lines = retrain_summary_text(summary).splitlines()
-    stamp = SUMMARY_FILE.fullmatch(name)["stamp"]
+    matched = SUMMARY_FILE.fullmatch(name)
+    assert matched is not None, name  # layout.summaries lists only the names the pattern matches
+    stamp = matched["stamp"]
     items = "".join(f"<li>{escape(line)}</li>" for line in lines)
     return (
         f'<p class="strong">{escape(headline)}</p><ul class="plain">{items}</ul>'

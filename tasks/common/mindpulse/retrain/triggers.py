@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mindpulse.datasets import MAX_QUARANTINE_SHARE, count_production, load_production, load_reference
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo, frozen_imports, say
@@ -41,7 +43,7 @@ def detect_drift(
     reference = load_reference(layout)
     current = load_production(layout, max_quarantine_share)
     counts = count_production(current)
-    settings = {"force": force, "min_drift_rows": min_drift_rows, "drift_threshold": drift_threshold}
+    settings: dict[str, Any] = {"force": force, "min_drift_rows": min_drift_rows, "drift_threshold": drift_threshold}
     rows = counts.production_rows
     if current is None or rows < min_drift_rows:
         reason = f"{rows} production rows < {min_drift_rows}, too few to judge drift"

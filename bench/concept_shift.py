@@ -59,7 +59,7 @@ def retrain_once(template: Path, scratch: Path, rows: int, seed: int, live: Any,
     """One retrain on a private copy of the bootstrapped volumes after `rows` shifted labelled rows."""
     from mindpulse import catalog, production, schema
     from mindpulse.demo import synthetic
-    from mindpulse.retrain import fit, merge, training
+    from mindpulse.retrain import fit, merge, model_file, training
 
     shutil.copytree(template, scratch, symlinks=True)
     layout = layout_in(scratch)
@@ -70,7 +70,7 @@ def retrain_once(template: Path, scratch: Path, rows: int, seed: int, live: Any,
     outcome = training.train_and_register(
         layout, layout.training_data, layout.evaluation_data, fit.TrainingSettings(seed=seed), {}
     )
-    retrained = accuracy(training.load_current_model(layout), test)
+    retrained = accuracy(model_file.load(layout), test)
     shutil.rmtree(scratch)
     return {
         "seed": seed,
@@ -83,7 +83,7 @@ def retrain_once(template: Path, scratch: Path, rows: int, seed: int, live: Any,
 def measure(run: Run) -> dict[str, Any]:
     from mindpulse import schema
     from mindpulse.demo import synthetic, tools
-    from mindpulse.retrain import training
+    from mindpulse.retrain import model_file, training
 
     config = SMOKE if run.smoke else FULL
 
@@ -92,7 +92,7 @@ def measure(run: Run) -> dict[str, Any]:
         layout = layout_in(template)
         layout.reports_dir.mkdir(parents=True)
         tools.bootstrap(layout, reference_rows=config["reference_rows"], seed=42, selection_metric="accuracy")
-        live = training.load_current_model(layout)
+        live = model_file.load(layout)
         before_test = synthetic.generate_production(config["test_rows"], live.predict, seed=501)
         shifted_test = synthetic.generate_production(config["test_rows"], live.predict, seed=502, concept_shift=1.0)
         before, after = accuracy(live, before_test), accuracy(live, shifted_test)

@@ -157,7 +157,7 @@ def seed_rows(folder: Path, model_folder: Path, rows: int) -> int:
     Returns the number of production rows."""
     from mindpulse import atomic, production, schema
     from mindpulse.demo import synthetic
-    from mindpulse.retrain import training
+    from mindpulse.retrain import model_file
 
     layout = make_layout(folder)
     # The model, and the key pair it is signed with.
@@ -168,7 +168,7 @@ def seed_rows(folder: Path, model_folder: Path, rows: int) -> int:
     atomic.write_with(layout.reference_data, lambda path: frame.to_csv(path, index=False))
     layout.production_lock.touch()
     production_rows = max(1, round(rows * PRODUCTION_SHARE))
-    model = training.load_current_model(layout)
+    model = model_file.load(layout)
     traffic = synthetic.generate_production(production_rows, model.predict, seed=7)
     lines = traffic.to_csv(index=False, header=False).encode()
     production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)

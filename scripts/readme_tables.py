@@ -36,7 +36,7 @@ def _default(parameter: Parameter) -> str:
 
 def _where(step: catalog.Step) -> str:
     if step.pipeline.dag_id is None:
-        return f"{NONE} (demo tool)"
+        return f"{NONE} (by hand, {'demo tool' if step.pipeline == catalog.DEMO else 'docker run'})"
     return f"`{step.pipeline.dag_id}`"
 
 

@@ -22,7 +22,7 @@ if [[ ${1:-} == --fast ]]; then
   scripts/setup_venvs.sh
   lint
   echo "--- pytest (fast lane)"
-  exec .venv/bin/pytest -m "not docker" -n auto -p no:cacheprovider "$@"
+  exec .venv/bin/pytest -m "not docker and not slow" -n auto -p no:cacheprovider "$@"
 fi
 
 docker info >/dev/null 2>&1 || { echo "no Docker engine answers: start one (or run .ci/install_docker.sh)" >&2; exit 1; }

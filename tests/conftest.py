@@ -11,7 +11,7 @@ from mindpulse.paths import Layout
 
 TESTS = Path(__file__).resolve().parent
 # The tests that need no Docker engine, no image and no Airflow venv: pure logic, run in-process. Every other
-# test is marked `docker`, so `pytest -m "not docker"` is the fast lane (README, "Running the tests").
+# test is marked `docker`, so `pytest -m "not docker and not slow"` is the fast lane (README, "Running the tests").
 NEEDS_NOTHING = (TESTS / "unit", TESTS / "bench" / "test_stats.py", TESTS / "bench" / "test_benchmark_report.py")
 
 

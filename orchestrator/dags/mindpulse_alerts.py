@@ -8,7 +8,8 @@ parsed, so the URL is in no DAG attribute, rendered template or parse log. The b
 - Failure: `WebhookNotifier` is every MindPulse DAG's `on_failure_callback`. A DAG-level callback fires once
   per failed run (in the DAG processor; `airflow dags test` runs it in its own process) with the context of the
   task that failed last. The message quotes that task's `ERROR:` line, which the task recorded as an XCom
-  (ERROR_LINE_KEY) while it was still running, and links to its log page in the UI ([api] base_url).
+  (ERROR_LINE_KEY) while it was still running (read through the task instance, Airflow's public API; not under
+  `airflow dags test`, which has no supervisor to ask), and links to its log page in the UI ([api] base_url).
 - Deadline: `deadline_alert` is an Airflow deadline alert (new in 3.1, experimental): when a run has not
   finished `interval` after it was queued, the scheduler queues the same notifier, which the triggerer awaits.
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -127,27 +127,10 @@ def recorded_error(ti: Any) -> str | None:
         recorded: str | None = ti.xcom_pull(task_ids=ti.task_id, key=alerts.ERROR_LINE_KEY)
         return recorded
     except ImportError:
-        # No task supervisor to ask: `airflow dags test` runs DAG callbacks in its own process, which holds
-        # the metadata database instead (the DAG processor, where deployments run them, has a supervisor).
-        return _recorded_error_from_database(ti)
-
-
-def _recorded_error_from_database(ti: Any) -> str | None:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        value = session.scalar(
-            select(XComModel.value).where(
-                XComModel.dag_id == ti.dag_id,
-                XComModel.run_id == ti.run_id,
-                XComModel.task_id == ti.task_id,
-                XComModel.key == alerts.ERROR_LINE_KEY,
-            )
-        )
-    # deserialize_value reads a result row's `value`; it undoes the JSON encoding of the XCom API.
-    return None if value is None else XComModel.deserialize_value(SimpleNamespace(value=value))
+        # No task supervisor to ask: `airflow dags test` runs DAG callbacks in its own process, where Airflow 3.3
+        # has no public way to read an XCom (the DAG processor, where deployments run them, has a supervisor).
+        # The alert then goes without the line.
+        return None
 
 
 def _deadline_message(context: Any) -> tuple[str, dict[str, Any]]:

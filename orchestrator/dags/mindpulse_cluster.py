@@ -74,7 +74,7 @@ def _queue(setting: str, name: str) -> str:
 
 def runs_on_celery() -> bool:
     """Whether this Airflow spreads its tasks over Celery workers."""
-    from airflow.configuration import conf
+    from airflow.sdk import conf
 
     return "CeleryExecutor" in conf.get("core", "executor")
 

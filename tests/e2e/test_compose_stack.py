@@ -236,13 +236,18 @@ def _warnings(printed: subprocess.CompletedProcess) -> list[str]:
     return [line for line in (printed.stdout + printed.stderr).splitlines() if "warning" in line.lower()]
 
 
-def _step_test(stack: Stack, *date: str) -> dict[str, Any]:
-    """The README's debugging command on check_production_data; its result (stdout is that line alone).
+# The README's debugging command, and the one people type anyway, which the image's `airflow` routes to it.
+STEP_TEST = ("mindpulse-step-test",)
+TASKS_TEST = ("airflow", "tasks", "test")
+
+
+def _step_test(stack: Stack, *date: str, command: tuple[str, ...] = STEP_TEST) -> dict[str, Any]:
+    """A debugging command on check_production_data; its result (stdout is that line alone).
 
     Runs the real step container, so it must be the scheduler: it holds the Docker socket."""
     started = time.monotonic()
-    tested = stack.exec("airflow-scheduler", "mindpulse-step-test", RETRAIN, "check_production_data", *date)
-    _timed(f"mindpulse-step-test check_production_data {' '.join(date)}", started)
+    tested = stack.exec("airflow-scheduler", *command, RETRAIN, "check_production_data", *date)
+    _timed(f"{' '.join(command)} check_production_data {' '.join(date)}", started)
     assert tested.returncode in (0, 99), tested.stdout[-3000:] + tested.stderr[-3000:]
     assert _warnings(tested) == []
     (line,) = tested.stdout.splitlines()
@@ -430,7 +435,8 @@ def _containers_created(label: str) -> Iterator[list[str]]:
 def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
     """apache/airflow#35994 and PR #72656: `airflow tasks test` on an unpaused DAG made the scheduler run the
     other steps of its temporary run, and without a date deleted the manual runs from the history. The
-    README's command runs the one step and leaves Airflow's database and the volumes as they were."""
+    README's command, and both forms of `airflow tasks test` (the seed's), run the one step and leave Airflow's
+    database and the volumes as they were."""
     token = stack.token()
     assert stack.api("GET", f"/api/v2/dags/{RETRAIN}", token=token)["is_paused"] is False
     _wait_until_the_scheduler_has_nothing_due(stack, token, RETRAIN)
@@ -445,13 +451,17 @@ def test_step_test_on_a_live_stack_runs_that_step_only(stack: Stack) -> None:
     # Only this stack's step containers (labelled with its deployment, the data volume's name): the other test
     # layers run beside this one on the same engine, with the same images.
     with _containers_created(f"org.mindpulse.deployment={stack.settings['MINDPULSE_DATA_VOLUME']}") as created:
-        results = [_step_test(stack), _step_test(stack, "2026-02-09")]
+        results = [
+            _step_test(stack, *date, command=command)
+            for command in (STEP_TEST, TASKS_TEST)
+            for date in ((), ("2026-02-09",))
+        ]
 
-    assert [(result["step"], result["labelled_rows"]) for result in results] == [("check_production_data", 0)] * 2
-    # Every container the engine created meanwhile for a retrain step: the two the commands ran. (Each
+    assert [(result["step"], result["labelled_rows"]) for result in results] == [("check_production_data", 0)] * 4
+    # Every container the engine created meanwhile for a retrain step: the four the commands ran. (Each
     # command takes far longer than a scheduler loop, so a run the scheduler had been handed shows here.)
     retrain_images = {f"{catalog.step(name).image_name}:{TAG}" for name in RETRAIN_STEPS}
-    assert [image for image in created if image in retrain_images] == [f"mindpulse/check-production-data:{TAG}"] * 2
+    assert [image for image in created if image in retrain_images] == [f"mindpulse/check-production-data:{TAG}"] * 4
     assert _history(stack, token) == before
     assert run_command([*snapshot, "python", "-c", SNAPSHOT]).stdout == files
 

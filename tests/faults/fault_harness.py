@@ -51,7 +51,7 @@ CPU_PERIOD = 100_000
 # path (sha256, "dir" or "-> link target") with file sizes; what is wrong with files under final names
 # (unparseable JSON/JSON lines, CSV without a final newline, incomplete version or backup folders,
 # checksum mismatches); the registry (versions' status and checksum, audit lines without their time,
-# the live version); whether the live model loads (training.load_current_model, checksum verified first)
+# the live version); whether the live model loads (model_file.load, checksum verified first)
 # when asked; and the production rows in prod_data.csv and in each archive file.
 INSPECT_SCRIPT = r"""
 import hashlib, json, os, sys
@@ -127,8 +127,8 @@ def inspect(root, load):
     live = os.readlink(layout.current_model_dir) if layout.current_model_dir.is_symlink() else None
     try:
         if load:
-            from mindpulse.retrain.training import load_current_model
-            model = f"loaded {type(load_current_model(layout)).__name__}"
+            from mindpulse.retrain.model_file import load
+            model = f"loaded {type(load(layout)).__name__}"
         else:
             model = f"verified {registry.verified_model_path(layout).name}"
     except Exception as error:

@@ -124,6 +124,18 @@ def test_rollback_makes_the_previous_version_live_and_logs_why(replay: dict, mod
     assert v.shell("models", "readlink /models/current").strip() == "versions/v0002"
 
 
+def test_verify_model_rebuilds_every_version_byte_identical_in_the_image(replay: dict, module_volumes: Volumes) -> None:
+    """The README's `verify-model`: v0001 (the bootstrap's) after a retrain replaced the data files, and v0002 (the
+    train_new_model image's), each from the rows it kept, with the models volume read-only."""
+    v = module_volumes
+    for version in ("v0001", "v0002"):
+        verified = v.run("verify_model", {"VERSION": version}, models=RO)
+        assert verified.code == 0, verified.stderr
+        assert verified.result["identical"] == "bytes" and verified.result["libraries_differ"] == {}
+    missing = v.run("verify_model", {"VERSION": "v0009"}, models=RO)
+    assert missing.code == 1 and missing.stderr.strip() == "ERROR: /models/versions/v0009: no such model version"
+
+
 def test_replay_reporting_writes_three_reports_and_the_index(replay: dict, module_volumes: Volumes) -> None:
     v = module_volumes
     assert v.run("simulate_traffic", {"ROWS": "400", "SEED": "12"}, data=RW, models=RO).code == 0

@@ -14,7 +14,7 @@ import pytest
 from mindpulse import protocol, registry, signing
 from mindpulse.paths import DIR_ENVS, METADATA_FILE, METADATA_SIGNATURE_FILE, MODEL_FILE, Layout
 from mindpulse.protocol import StepError
-from mindpulse.retrain import fit, training
+from mindpulse.retrain import fit, model_file, training
 
 
 class Payload:
@@ -47,7 +47,7 @@ def test_a_registered_version_is_signed_and_loads(seeded: Layout) -> None:
 
     assert (folder / METADATA_SIGNATURE_FILE).is_file()
     assert registry.verified_model_path(seeded) == folder / MODEL_FILE
-    assert hasattr(training.load_current_model(seeded), "predict")
+    assert hasattr(model_file.load(seeded), "predict")
 
 
 def test_a_crafted_pickle_with_its_checksum_recomputed_is_refused_before_it_is_unpickled(

@@ -50,6 +50,14 @@ PATTERN_EXAMPLES: dict[str, list[tuple[str, bool]]] = {
         ("20261126-120000", False),
         ("", False),
     ],
+    "version": [
+        ("v0003", True),
+        ("v12345", True),
+        ("", False),
+        ("v003", False),
+        ("0003", False),
+        ("v0003 ", False),
+    ],
     "to_version": [
         ("", True),
         ("v0003", True),

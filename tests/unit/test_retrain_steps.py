@@ -14,7 +14,7 @@ from mindpulse import catalog, datasets, production, registry, results, schema, 
 from mindpulse.demo import synthetic, tools
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo, StepError
-from mindpulse.retrain import fit, merge, training, triggers
+from mindpulse.retrain import fit, merge, model_file, training, triggers
 
 STAMP = "20261126_120000"
 
@@ -408,10 +408,10 @@ def test_rollback_refuses_a_missing_or_tampered_version(seeded: Layout) -> None:
 
 
 def test_a_tampered_model_is_refused(seeded: Layout) -> None:
-    model_file = seeded.current_model.resolve()
-    model_file.write_bytes(model_file.read_bytes()[:-10])
+    live_file = seeded.current_model.resolve()
+    live_file.write_bytes(live_file.read_bytes()[:-10])
     with pytest.raises(StepError, match="checksum does not match"):
-        training.load_current_model(seeded)
+        model_file.load(seeded)
     with pytest.raises(StepError, match="checksum does not match"):
         registry.backup_current_model(seeded, "20261126_120000")
     assert not seeded.backups_dir.exists()

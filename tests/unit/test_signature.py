@@ -1,23 +1,38 @@
-"""Each registered version says what it expects: an MLflow model signature from the data contract, checked
-whenever the model is loaded, and read by MLflow's own code."""
+"""Each registered version is an MLflow model that says what it expects: the sklearn and python_function flavors,
+the libraries it was trained with, and a signature from the data contract, checked whenever the model is loaded,
+and read by MLflow's own code."""
 
 from __future__ import annotations
 
 import json
+import pickle
+import platform
 from collections.abc import Callable
 from pathlib import Path
 
 import joblib
+import mlflow.pyfunc
 import pandas as pd
 import pytest
+import sklearn
 from mlflow.models import Model, validate_schema
 from mlflow.models.signature import ModelSignature
 from mlflow.models.utils import _enforce_schema
 
 from mindpulse import protocol, registry, schema, signature, signing
-from mindpulse.paths import DIR_ENVS, INPUT_EXAMPLE_FILE, METADATA_FILE, SIGNATURE_FILE, Layout
+from mindpulse.paths import (
+    CONDA_FILE,
+    DIR_ENVS,
+    INPUT_EXAMPLE_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    PYTHON_ENV_FILE,
+    REQUIREMENTS_FILE,
+    SIGNATURE_FILE,
+    Layout,
+)
 from mindpulse.protocol import StepError
-from mindpulse.retrain import training
+from mindpulse.retrain import model_file, training
 
 
 def live_folder(layout: Layout) -> Path:
@@ -65,6 +80,46 @@ def test_mlflow_reads_the_signature_and_enforces_it_on_the_input_example(seeded:
         _enforce_schema(example.drop(columns="CGPA"), model.signature.inputs)
 
 
+def test_a_registered_version_is_an_mlflow_model_with_the_sklearn_and_python_function_flavors(seeded: Layout) -> None:
+    folder = live_folder(seeded)
+    flavors = json.loads((folder / SIGNATURE_FILE).read_text())["flavors"]
+    installed = model_file.environment()
+
+    assert flavors["sklearn"] == {
+        "pickled_model": MODEL_FILE,
+        "sklearn_version": sklearn.__version__,
+        "serialization_format": "pickle",
+        "code": None,
+    }
+    assert flavors["python_function"]["loader_module"] == "mlflow.sklearn"
+    assert flavors["python_function"]["model_path"] == MODEL_FILE
+    assert flavors["python_function"]["env"] == {"conda": CONDA_FILE, "virtualenv": PYTHON_ENV_FILE}
+    # The environment files pin what trained the model, as this process has it installed.
+    pins = [f"{name}=={version}" for name, version in installed.requirements]
+    assert (folder / REQUIREMENTS_FILE).read_text().splitlines() == pins
+    assert {"scikit-learn", "numpy", "pandas", "scipy"} <= {name for name, _ in installed.requirements}
+    assert any(name.startswith("xgboost") for name, _ in installed.requirements)
+    python_env = json.loads((folder / PYTHON_ENV_FILE).read_text())
+    assert python_env["python"] == platform.python_version() and python_env["dependencies"] == ["-r requirements.txt"]
+    assert json.loads((folder / CONDA_FILE).read_text())["dependencies"][-1] == {"pip": pins}
+    # The model file is a plain pickle, the format the sklearn flavor names.
+    with open(folder / MODEL_FILE, "rb") as handle:
+        assert type(pickle.load(handle)).__name__ == "Pipeline"
+
+
+def test_mlflow_pyfunc_loads_a_version_and_predicts_what_the_step_recorded(seeded: Layout) -> None:
+    """In this venv's MLflow (tests/images/test_mlflow_model.py installs MLflow from the version's requirements.txt
+    and serves it)."""
+    folder = live_folder(seeded)
+
+    loaded = mlflow.pyfunc.load_model(str(folder))
+    example = Model.load(str(folder)).load_input_example(str(folder))
+
+    recorded = json.loads((folder / METADATA_FILE).read_text())[model_file.EXAMPLE_PREDICTIONS]
+    assert [int(label) for label in loaded.predict(example)] == recorded["labels"]
+    assert set(Model.load(str(folder)).flavors) == {"python_function", "sklearn"}
+
+
 def _rewrite(name: str, change: Callable[[dict], object]) -> Callable[[Path], None]:
     def corrupt(folder: Path) -> None:
         document = json.loads((folder / name).read_text())
@@ -98,6 +153,15 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda folder: (folder / SIGNATURE_FILE).write_text((folder / SIGNATURE_FILE).read_text() + " "),
         "MLmodel: checksum does not match",
     ),
+    # What MLflow's virtualenv manager would install, swapped for another build.
+    "requirements edited": (
+        lambda folder: (folder / REQUIREMENTS_FILE).write_text("scikit-learn==0.20.0\n"),
+        "requirements.txt: missing or not matching its metadata.json",
+    ),
+    "python_env.yaml missing": (
+        lambda folder: (folder / PYTHON_ENV_FILE).unlink(),
+        "python_env.yaml: missing or not matching its metadata.json",
+    ),
 }
 
 
@@ -109,7 +173,7 @@ def test_a_malformed_signature_makes_loading_the_model_fail_naming_the_file(
     corrupt(folder)
 
     with pytest.raises(StepError, match=rf"^{folder}/{expected}"):
-        training.load_current_model(seeded)
+        model_file.load(seeded)
 
 
 def test_a_step_that_loads_a_model_with_a_malformed_signature_exits_with_one_error_line(
@@ -140,4 +204,4 @@ def test_a_version_registered_before_signatures_still_loads(seeded: Layout) -> N
 
     assert registry.verified_signature(seeded, folder.name) is None
     rows = schema.load_reference(seeded.reference_data).head(3)[list(schema.FEATURES)]
-    assert set(training.load_current_model(seeded).predict(rows)) <= {0, 1}
+    assert set(model_file.load(seeded).predict(rows)) <= {0, 1}

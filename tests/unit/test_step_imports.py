@@ -21,6 +21,9 @@ import pytest
 from mindpulse import catalog
 from mindpulse.paths import DIR_ENVS, Layout
 
+# Each check starts a fresh interpreter that imports the family's libraries (seconds each): the full command runs them.
+pytestmark = pytest.mark.slow
+
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "tasks" / "requirements"
 # What mindpulse.protocol.main imports before it calls a step's function: the step's module.
 STEP_MODULES = sorted({(step.family, step.module) for step in catalog.STEPS})

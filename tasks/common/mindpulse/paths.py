@@ -15,9 +15,13 @@ Three volumes, mounted at fixed paths in every step container:
 
 /models    versions/vNNNN/model.joblib + metadata.json   every trained model, promoted or rejected by the
                                                          gate; written once, never modified
-           versions/vNNNN/MLmodel + input_example.json   what the model expects and returns, in MLflow's
-                                                         model-signature format (`signature`); versions
-                                                         registered before signatures have neither
+           versions/vNNNN/MLmodel + input_example.json   an MLflow model: the sklearn and python_function
+             + requirements.txt, python_env.yaml,        flavors, the signature, and the libraries it was
+               conda.yaml                                trained with (`signature`); older versions lack
+                                                         some or all of these
+           versions/vNNNN/inputs.json                    the training and evaluation files it was made from,
+                                                         as lists of chunks of rows (`chunk_store`)
+           inputs/chunks/<ab>/<sha256>.csv.gz            those rows, each chunk stored once for every version
            current -> versions/vNNNN                     relative symlink, switched atomically:
                                                          serving loads /models/current/model.joblib
            audit.jsonl                                   one line per decision: promoted, rejected, rolled back
@@ -192,6 +196,11 @@ class Layout:
     def current_metadata(self) -> Path:
         return self.current_model_dir / "metadata.json"
 
+    @property
+    def chunks_dir(self) -> Path:
+        """The rows the kept versions were trained and judged on, stored once each (mindpulse.chunk_store)."""
+        return self.models_dir / "inputs" / "chunks"
+
     def current_link_temp(self, version: str) -> Path:
         """The symlink made next to `current` and renamed over it, to switch versions atomically."""
         return self.models_dir / f".current.{version}{TEMP_SUFFIX}"
@@ -274,10 +283,18 @@ def find_reports(reports_dir: Path) -> dict[str, dict[str, dict[str, Path]]]:
     return found
 
 
+# A plain pickle (mindpulse.retrain.model_file), which MLflow's sklearn flavor, joblib and pickle all load; the
+# name is the serving side's stable path, /models/current/model.joblib.
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 # MLflow's own file names, so MLflow tooling finds them in a version folder.
 SIGNATURE_FILE = "MLmodel"
+INPUT_EXAMPLE_FILE = "input_example.json"
+REQUIREMENTS_FILE = "requirements.txt"
+PYTHON_ENV_FILE = "python_env.yaml"
+CONDA_FILE = "conda.yaml"
+ENVIRONMENT_FILES = (REQUIREMENTS_FILE, PYTHON_ENV_FILE, CONDA_FILE)
+# Which kept rows a version was trained and judged on: its data files as lists of chunks (mindpulse.chunk_store).
+INPUTS_FILE = "inputs.json"
 # The Ed25519 signature of METADATA_FILE's bytes (mindpulse.signing), which hold the model's checksum.
 METADATA_SIGNATURE_FILE = "metadata.json.sig"
-INPUT_EXAMPLE_FILE = "input_example.json"

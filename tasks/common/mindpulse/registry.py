@@ -2,8 +2,9 @@
 
 Every trained model is registered as an immutable folder `versions/vNNNN/` holding `model.joblib`,
 `metadata.json` (the model file's SHA-256, its metrics, data hashes, the image that trained it,
-and the gate's decision: "promoted" or "rejected") and its signature in MLflow's format (`MLmodel`,
-`input_example.json`: see `mindpulse.signature`), checked whenever the model is loaded. The metadata is
+and the gate's decision: "promoted" or "rejected") and MLflow's files, which make the folder an MLflow model
+(`MLmodel`, `input_example.json`, the environment files: see `mindpulse.signature`), checked with the model
+whenever it is loaded. The metadata is
 signed (`metadata.json.sig`, see `mindpulse.signing`), and every load checks that signature before it
 trusts the checksum in it, so no pickle is loaded that a registering step did not write. `current`
 is a relative symlink to the live version. Registering writes the folder completely under a
@@ -24,12 +25,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mindpulse import atomic, signature, signing
 from mindpulse.paths import (
+    ENVIRONMENT_FILES,
+    INPUTS_FILE,
     METADATA_FILE,
     METADATA_SIGNATURE_FILE,
     MODEL_FILE,
@@ -118,9 +122,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A version whose files were checked: its model file, its signed metadata, and its signature (None for a
+    version registered before signatures)."""
+
+    model_path: Path
+    metadata: dict[str, Any]
+    signature: Signature | None
+
+
 def verified_model_path(layout: Layout, version: str | None = None) -> Path:
     """The model file of `version` (default: the live one), after checking it against the
     checksum in its metadata."""
+    return verified_version(layout, version).model_path
+
+
+def verified_version(layout: Layout, version: str | None = None) -> Verified:
+    """`version` (default: the live one) after checking its metadata's signature, then the model file and the
+    MLflow files against the checksums in it."""
     version = version or current_version(layout)
     if version is None:
         raise StepError(f"{layout.current_model_dir}: no model has been promoted yet (run the bootstrap)")
@@ -129,8 +149,7 @@ def verified_model_path(layout: Layout, version: str | None = None) -> Path:
     path = folder / METADATA_FILE
     metadata = _parsed_metadata(path, lambda: signing.verified_bytes(layout, path))
     _check_checksum(folder, metadata)
-    verified_signature(layout, version, metadata)
-    return folder / MODEL_FILE
+    return Verified(folder / MODEL_FILE, metadata, verified_signature(layout, version, metadata))
 
 
 def _check_checksum(folder: Path, metadata: dict[str, Any]) -> None:
@@ -162,8 +181,8 @@ def establish_trust(layout: Layout) -> None:
 
 def verified_signature(layout: Layout, version: str, metadata: dict[str, Any] | None = None) -> Signature | None:
     """The MLflow signature of `version`, checked: well formed, matching its checksum and the model's
-    features (from `metadata`, when the caller has verified it). None for a version registered before
-    MLflow signatures, which still loads."""
+    features (from `metadata`, when the caller has verified it), and the files beside it (environment, kept
+    inputs) against theirs. None for a version registered before MLflow signatures, which still loads."""
     folder = layout.versions_dir / version
     metadata = metadata or version_metadata(layout, version)
     path = folder / SIGNATURE_FILE
@@ -178,7 +197,17 @@ def verified_signature(layout: Layout, version: str, metadata: dict[str, Any] | 
     features = metadata.get("features")
     if features is not None and [column.name for column in found.inputs] != features:
         raise StepError(f"{path}: signature inputs are not the model's features {features}")
+    for name, digest in (metadata.get("files_sha256") or {}).items():
+        if not (folder / name).is_file() or file_sha256(folder / name) != digest:
+            raise StepError(f"{folder / name}: missing or not matching its {METADATA_FILE}; refusing to load the model")
     return found
+
+
+def kept_inputs(layout: Layout, version: str) -> dict[str, Any] | None:
+    """The version's INPUTS_FILE ({role: mindpulse.chunk_store.Kept document}), or None for a version registered
+    before versions kept their inputs. Read after verified_version has checked its checksum."""
+    path = _version_folder(layout, version) / INPUTS_FILE
+    return _parsed_metadata(path, path.read_bytes) if path.is_file() else None
 
 
 def find_version(layout: Layout, key: str, value: Any) -> str | None:
@@ -195,15 +224,15 @@ def register(
     write_model: Callable[[Path], None],
     promote: bool,
     reason: str,
-    model_signature: Signature | None = None,
+    describe: Callable[[Path], None] | None = None,
 ) -> str:
-    """Register a new version with `write_model(path)` writing the model file, and its signature; make
-    it live if `promote`."""
+    """Register a new version with `write_model(path)` writing the model file and `describe(folder)` what describes
+    it beside it (MLflow's files, mindpulse.signature; its kept inputs, INPUTS_FILE); make it live if `promote`."""
     version = next_version(layout)
     layout.versions_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=temp_prefix(layout.versions_dir / version), dir=layout.versions_dir))
     try:
-        _write_version(layout, staging, version, metadata, write_model, promote, reason, model_signature)
+        _write_version(layout, staging, version, metadata, write_model, promote, reason, describe)
         os.rename(staging, layout.versions_dir / version)
     except OSError as error:
         raise StepError(f"{layout.versions_dir / version}: cannot register the new model: {error.strerror}") from None
@@ -221,7 +250,7 @@ def _write_version(
     write_model: Callable[[Path], None],
     promote: bool,
     reason: str,
-    model_signature: Signature | None,
+    describe: Callable[[Path], None] | None,
 ) -> None:
     write_model(staging / MODEL_FILE)
     document = {
@@ -232,10 +261,12 @@ def _write_version(
         "live_when_registered": current_version(layout),
         "model_sha256": file_sha256(staging / MODEL_FILE),
     }
-    if model_signature is not None:
-        signature.write(staging, model_signature)
+    if describe is not None:
+        describe(staging)
         # Its checksum also says a signature is expected: a version that lost its MLmodel is refused.
         document["signature_sha256"] = file_sha256(staging / SIGNATURE_FILE)
+        described = [name for name in (*ENVIRONMENT_FILES, INPUTS_FILE) if (staging / name).is_file()]
+        document["files_sha256"] = {name: file_sha256(staging / name) for name in described}
     atomic.write_json(staging / METADATA_FILE, document)
     signing.sign(layout, staging / METADATA_FILE)
     staging.chmod(0o755)

@@ -154,6 +154,20 @@ class Rollback(Result):
     reason: str
 
 
+@dataclass(frozen=True)
+class Verification(Result):
+    version: str
+    # "bytes": the rebuilt model file is the kept one; "predictions": it differs in bytes, not in what it predicts.
+    identical: str
+    model_sha256: str
+    rebuilt_sha256: str
+    algorithm: str
+    window: str
+    training_rows: int
+    # Libraries whose version here is not the one that trained the version: {name: "recorded (here ...)"}.
+    libraries_differ: dict[str, str]
+
+
 # --- reporting pipeline -----------------------------------------------------------------------------
 
 
@@ -254,6 +268,7 @@ class Retention(Result):
     kept: dict[str, int]
     protected: dict[str, str]  # name -> why it must stay
     swept: list[str]  # stale temporary leftovers, as <volume>/<path>
+    chunks_deleted: int  # chunks of kept rows (models/inputs) no kept version or backup lists any more
     freed_bytes: int
 
 

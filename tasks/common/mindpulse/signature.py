@@ -1,19 +1,25 @@
-"""What a registered model expects and returns, in MLflow's model-signature format (standard library only).
+"""A registered version as an MLflow model: what it expects and returns, and how MLflow loads it, in MLflow's
+documented model format (standard library only: the images write it without MLflow).
 
 Each version folder holds, next to model.joblib:
 
-    MLmodel             MLflow's model file. `signature.inputs` / `signature.outputs` are JSON strings of
-                        MLflow column specs ({"type": "double", "name": "CGPA", "required": true}; types
-                        long, double, string, ...), `saved_input_example_info` points at the example, and
-                        `metadata.mindpulse_data_contract` holds the data contract's ranges and categories
-                        per column, which MLflow's column specs cannot express. `metadata` is MLflow's own
-                        slot for free-form model metadata, so `mlflow.models.Model.load(folder).metadata`
-                        reads it, while the signature stays plain MLflow that serving tools enforce.
+    MLmodel             MLflow's model file. `flavors`: `sklearn` (the model file is a plain pickle,
+                        `serialization_format: pickle`) and `python_function` through `mlflow.sklearn`, so
+                        `mlflow.pyfunc.load_model` and `mlflow models serve` load it. `signature.inputs` /
+                        `signature.outputs` are JSON strings of MLflow column specs ({"type": "double", "name":
+                        "CGPA", "required": true}; types long, double, string, ...), `saved_input_example_info`
+                        points at the example, and `metadata.mindpulse_data_contract` holds the data contract's
+                        ranges and categories per column, which MLflow's column specs cannot express. `metadata`
+                        is MLflow's own slot for free-form model metadata, so `mlflow.models.Model.load(folder)
+                        .metadata` reads it, while the signature stays plain MLflow that serving tools enforce.
     input_example.json  a few training rows, pandas "split" orient: {"columns": [...], "data": [[...]]}
+    requirements.txt    the distributions the model was pickled with, pinned to the versions the training
+    python_env.yaml     image ran (`Environment`), and the Python, as MLflow's virtualenv and conda
+    conda.yaml          environment managers read them
 
-MLmodel is written as JSON. JSON is YAML (YAML 1.2 is a superset, and PyYAML's safe_load, which MLflow
-uses, reads it), so MLflow reads the file while the images without a YAML library can check it.
-It declares no MLflow flavor: model.joblib is a joblib file, loaded by joblib, not through MLflow.
+MLmodel and the two environment files are written as JSON. JSON is YAML (YAML 1.2 is a superset, and PyYAML's
+safe_load, which MLflow uses, reads it), so MLflow reads the files while the images without a YAML library can
+check them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from mindpulse import atomic
-from mindpulse.paths import INPUT_EXAMPLE_FILE, SIGNATURE_FILE
+from mindpulse.paths import (
+    CONDA_FILE,
+    INPUT_EXAMPLE_FILE,
+    MODEL_FILE,
+    PYTHON_ENV_FILE,
+    REQUIREMENTS_FILE,
+    SIGNATURE_FILE,
+)
 from mindpulse.protocol import StepError
 
 # MLflow's column types (mlflow.types.DataType).
@@ -61,11 +74,23 @@ class Signature:
     example: dict[str, Any] | None = None
 
 
-def write(folder: Path, signature: Signature) -> None:
-    """Write MLmodel (and input_example.json when there is an example) into a version folder."""
+@dataclass(frozen=True)
+class Environment:
+    """What loading the model file needs: the Python and the distributions it was pickled with, as (name, version)."""
+
+    python: str
+    requirements: tuple[tuple[str, str], ...]
+
+    def version(self, distribution: str) -> str:
+        return dict(self.requirements)[distribution]
+
+
+def write(folder: Path, signature: Signature, environment: Environment) -> None:
+    """Write MLmodel, input_example.json (when there is an example) and the environment files into a version
+    folder."""
     columns = (*signature.inputs, *signature.outputs)
     document: dict[str, Any] = {
-        "flavors": {},
+        "flavors": _flavors(environment),
         "utc_time_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
         "signature": {
             "inputs": json.dumps([column.spec() for column in signature.inputs]),
@@ -82,6 +107,44 @@ def write(folder: Path, signature: Signature) -> None:
             "pandas_orient": "split",
         }
     atomic.write_json(folder / SIGNATURE_FILE, document)
+    _write_environment(folder, environment)
+
+
+def _flavors(environment: Environment) -> dict[str, Any]:
+    """MLflow's sklearn flavor (mlflow.sklearn.save_model writes the same keys) and the python_function flavor
+    that serves it; `predict` returns the class, the signature's output."""
+    return {
+        "python_function": {
+            "loader_module": "mlflow.sklearn",
+            "model_path": MODEL_FILE,
+            "predict_fn": "predict",
+            "python_version": environment.python,
+            "env": {"conda": CONDA_FILE, "virtualenv": PYTHON_ENV_FILE},
+        },
+        "sklearn": {
+            "pickled_model": MODEL_FILE,
+            "sklearn_version": environment.version("scikit-learn"),
+            "serialization_format": "pickle",
+            "code": None,
+        },
+    }
+
+
+def _write_environment(folder: Path, environment: Environment) -> None:
+    pins = [f"{name}=={version}" for name, version in environment.requirements]
+    atomic.write_text(folder / REQUIREMENTS_FILE, "".join(f"{pin}\n" for pin in pins))
+    atomic.write_json(
+        folder / PYTHON_ENV_FILE,
+        {"python": environment.python, "build_dependencies": ["pip"], "dependencies": [f"-r {REQUIREMENTS_FILE}"]},
+    )
+    atomic.write_json(
+        folder / CONDA_FILE,
+        {
+            "name": "mlflow-env",
+            "channels": ["conda-forge"],
+            "dependencies": [f"python={environment.python}", "pip", {"pip": pins}],
+        },
+    )
 
 
 def read(folder: Path) -> Signature | None:

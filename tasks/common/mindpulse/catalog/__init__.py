@@ -16,6 +16,7 @@ Standard library only: every image family and the Airflow image import it.
 from __future__ import annotations
 
 from mindpulse.catalog.declaration import (
+    AUDIT,
     DEMO,
     FAMILIES,
     REPORTING,
@@ -28,12 +29,24 @@ from mindpulse.catalog.declaration import (
 )
 from mindpulse.catalog.demo import DEMO_STEPS
 from mindpulse.catalog.reporting import REPORTING_STEPS
-from mindpulse.catalog.retrain import RETRAIN_STEPS, ROLLBACK_STEPS
+from mindpulse.catalog.retrain import AUDIT_STEPS, RETRAIN_STEPS, ROLLBACK_STEPS
 from mindpulse.parameters import Parameter
 
-__all__ = ["DEMO", "FAMILIES", "REPORTING", "RETRAIN", "ROLLBACK", "STEPS", "Family", "Pipeline", "Step", "Volume"]
+__all__ = [
+    "AUDIT",
+    "DEMO",
+    "FAMILIES",
+    "REPORTING",
+    "RETRAIN",
+    "ROLLBACK",
+    "STEPS",
+    "Family",
+    "Pipeline",
+    "Step",
+    "Volume",
+]
 
-STEPS: tuple[Step, ...] = (*RETRAIN_STEPS, *ROLLBACK_STEPS, *REPORTING_STEPS, *DEMO_STEPS)
+STEPS: tuple[Step, ...] = (*RETRAIN_STEPS, *ROLLBACK_STEPS, *AUDIT_STEPS, *REPORTING_STEPS, *DEMO_STEPS)
 
 _BY_NAME = {step.name: step for step in STEPS}
 

@@ -28,6 +28,8 @@ class Pipeline:
 RETRAIN = Pipeline("ml_retrain_pipeline", "retrain")
 REPORTING = Pipeline("evidently_reporting_pipeline", "reporting")
 ROLLBACK = Pipeline("model_rollback", "retrain")
+# Steps of the retrain folder that no DAG runs: a person runs them with `docker run`.
+AUDIT = Pipeline(None, "retrain")
 DEMO = Pipeline(None, "demo")
 
 

@@ -107,9 +107,11 @@ Exit:     0 done, 1 bad parameter""",
 Keeps the newest of each kind, everything younger than KEEP_DAYS, the live version, the version
 a rollback would go back to, every version live within KEEP_DAYS, the newest backup of each kept
 version and the production files a kept version was trained on.
-Inputs:   /models (versions, backups, audit.jsonl), /data/archive, /data/quarantine, /data/consumption.json
-Outputs:  what goes is deleted, each with a "deleted" line in /models/audit.jsonl; stale temporary
-          files and folders of killed writers on all three volumes are swept; a dry run changes nothing
+Inputs:   /models (versions, backups, audit.jsonl, inputs), /data/archive, /data/quarantine,
+          /data/consumption.json
+Outputs:  what goes is deleted, each with a "deleted" line in /models/audit.jsonl; then the chunks of
+          kept rows (/models/inputs) that no remaining version or backup lists; stale temporary files and
+          folders of killed writers on all three volumes are swept; a dry run changes nothing
 Exit:     0 done, 1 something could not be deleted or logged (it stays)""",
         result=results.Retention,
         writes=("data", "models", "reports"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mindpulse import results
-from mindpulse.catalog.declaration import RETRAIN, ROLLBACK, Step
+from mindpulse.catalog.declaration import AUDIT, RETRAIN, ROLLBACK, Step
 from mindpulse.parameters import (
     DRIFT_THRESHOLD,
     FORCE,
@@ -25,6 +27,10 @@ _RETRAIN_THRESHOLD = Parameter(
     in_form=True,
     title="Retrain threshold",
 )
+
+# What fitting the candidates takes, for the step that trains and the one that rebuilds: three candidates trained
+# with n_jobs=-1, so the forest and XGBoost use every core they are given.
+TRAINING_RESOURCES: dict[str, Any] = {"memory": "6g", "cpus": 2.0, "timeout_minutes": 120}
 
 RETRAIN_STEPS: tuple[Step, ...] = (
     Step(
@@ -112,8 +118,8 @@ Inputs:   /data/training_data.csv, /data/evaluation_data.csv (both from merge_pr
           /models/current (the live model: the champion, loaded once /trust vouches for it),
           /signing (the key the new version is signed with)
 Outputs:  /models/versions/vNNNN/{model.joblib,metadata.json,metadata.json.sig} (status promoted or
-          rejected, with the figures and the reason) and {MLmodel,input_example.json} (MLflow format),
-          a line in /models/audit.jsonl; when promoted: /models/current
+          rejected, with the figures and the reason) and {MLmodel,input_example.json,requirements.txt,
+          python_env.yaml,conda.yaml} (an MLflow model), a line in /models/audit.jsonl; when promoted: /models/current
           -> that version, and /data/reference_data.csv replaced by its training window
 Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 bad input or failed
           training (the live model is untouched)""",
@@ -170,10 +176,7 @@ Exit:     0 registered (promoted or rejected: see "promoted" in the result), 1 b
             ),
             SEED,
         ),
-        memory="6g",
-        # Three candidates trained with n_jobs=-1: the forest and XGBoost use every core they are given.
-        cpus=2.0,
-        timeout_minutes=120,
+        **TRAINING_RESOURCES,
     ),
     Step(
         name="archive_production_data",
@@ -267,5 +270,39 @@ Without --to-version, the version that was live before the current one becomes l
                 template="{{ dag_run.triggering_user_name or 'airflow' }}",
             ),
         ),
+    ),
+)
+
+AUDIT_STEPS: tuple[Step, ...] = (
+    Step(
+        name="verify_model",
+        pipeline=AUDIT,
+        family="ml",
+        module="mindpulse.retrain.verification",
+        doc="""rebuild a registered model version from what it kept, and prove the rebuilt model is the same.
+
+Inputs:   /models/versions/<version>/ (checked against its signature and checksums: the rows it was trained
+          and judged on, listed in inputs.json, its settings and seed, the libraries that trained it),
+          /models/inputs/chunks (those rows)
+Outputs:  none; the result says "identical": "bytes" (the rebuilt model file is the kept one) or
+          "predictions" (other bytes, the same probabilities within 1e-6 on the evaluation rows)
+Exit:     0 verified, 1 a kept input is missing or altered, or the rebuild differs (the line says which input)
+
+By hand: docker run --rm --network none -v mindpulse_models:/models:ro -v mindpulse_trust:/trust:ro \\
+             mindpulse/verify-model:<tag> --version v0003
+Run it with the tag of the image that trained the version (its metadata's "image") for a byte-identical rebuild.""",
+        result=results.Verification,
+        reads=("models", "trust"),
+        parameters=(
+            Parameter(
+                "version",
+                str,
+                None,
+                "the version to rebuild, e.g. v0003",
+                required=True,
+                pattern=r"v[0-9]{4,}",
+            ),
+        ),
+        **TRAINING_RESOURCES,
     ),
 )

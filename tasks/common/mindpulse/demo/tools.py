@@ -7,7 +7,7 @@ from mindpulse.demo import synthetic
 from mindpulse.paths import Layout
 from mindpulse.protocol import say
 from mindpulse.results import Bootstrap, Traffic
-from mindpulse.retrain import fit, training
+from mindpulse.retrain import fit, model_file, training
 
 
 def bootstrap(layout: Layout, reference_rows: int, seed: int, selection_metric: str) -> Bootstrap:
@@ -50,7 +50,7 @@ def simulate_traffic(
     seed: int | None,
 ) -> Traffic:
     """Append `rows` predictions of the live model, with outcomes, through the append protocol."""
-    model = training.load_current_model(layout)
+    model = model_file.load(layout)
     frame = synthetic.generate_production(rows, model.predict, seed, covariate_shift, concept_shift, unlabelled_share)
     lines = frame.to_csv(index=False, header=False).encode()
     production.append_lines(layout, schema.header_line(schema.PRODUCTION_COLUMNS), lines)

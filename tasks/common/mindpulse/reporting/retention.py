@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mindpulse import production, registry
+from mindpulse import chunk_store, production, registry
 from mindpulse.paths import (
     ARCHIVE_FILE,
     BACKUP_DIR,
+    INPUTS_FILE,
     METADATA_FILE,
     QUARANTINE_FILE,
     STAMP_FORMAT,
@@ -270,6 +271,11 @@ def apply_retention(
         gone.append(item)
     for name, why in sorted(decided.protected.items()):
         say(f"kept {name}: {why}")
+    unlisted = unlisted_chunks(layout, {item.path for item in gone}, timedelta(hours=temp_max_age_hours), now)
+    if unlisted:
+        say(f"{verb} {len(unlisted)} chunks of kept rows that no kept version or backup lists")
+        if not dry_run:
+            freed += sum(_remove(path) for path in unlisted)
     deleted = {kind: sorted(item.path.name for item in gone if item.kind == kind) for kind in KINDS}
     return Retention(
         dry_run=dry_run,
@@ -277,8 +283,32 @@ def apply_retention(
         kept=decided.kept,
         protected=decided.protected,
         swept=[_on_volume(layout, path) for path in leftovers],
+        chunks_deleted=len(unlisted),
         freed_bytes=freed,
     )
+
+
+def unlisted_chunks(layout: Layout, going: set[Path], grace: timedelta, now: datetime) -> list[Path]:
+    """The stored chunks (mindpulse.chunk_store) that no version or backup staying lists. A chunk younger than
+    `grace` stays too: a training run writes a version's chunks before the version itself appears."""
+    folders = [layout.versions_dir / name for name in registry.versions(layout)]
+    folders += (
+        [path for path in layout.backups_dir.iterdir() if BACKUP_DIR.fullmatch(path.name)]
+        if (layout.backups_dir.is_dir())
+        else []
+    )
+    manifests = []
+    for folder in folders:
+        if folder in going:
+            continue
+        try:
+            manifests.append(json.loads((folder / INPUTS_FILE).read_text()))
+        except FileNotFoundError:
+            continue  # registered before versions kept their inputs
+        except (OSError, ValueError) as error:
+            raise StepError(f"{folder / INPUTS_FILE}: unreadable, so no chunk is deleted: {error}") from None
+    listed = chunk_store.listed(manifests)
+    return [path for digest, path in chunk_store.stored(layout) if digest not in listed and now - _mtime(path) > grace]
 
 
 def _delete_audited(layout: Layout, path: Path, reason: str) -> int:

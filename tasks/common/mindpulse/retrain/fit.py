@@ -11,7 +11,6 @@ simplest one the validation rows cannot tell apart from the best (mindpulse.retr
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn
 import xgboost
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -215,13 +213,3 @@ def refit_on_whole_window(
     model = build_pipeline(winner.algorithm, settings.seed, len(window))
     model.fit(window[list(schema.FEATURES)], window[schema.TARGET].astype(int))
     return Candidate(winner.algorithm, winner.window, model, winner.metrics, len(window))
-
-
-def library_versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
-        "xgboost": xgboost.__version__,
-        "pandas": pd.__version__,
-        "numpy": np.__version__,
-    }

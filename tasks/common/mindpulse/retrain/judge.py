@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 from mindpulse import registry, schema
 from mindpulse.paths import Layout
 from mindpulse.protocol import StepError
-from mindpulse.retrain import gate
+from mindpulse.retrain import gate, model_file
 from mindpulse.retrain.fit import Candidate, TrainingSettings, evaluate, score
 
 # Fewer evaluation rows than this cannot tell two models apart: the gate then keeps the live model.
@@ -60,7 +59,7 @@ def _paired_verdict(
             f"{source or 'evaluation data'}: column {schema.TARGET} holds one class only in its {len(target)} rows: "
             f"the selection metric {settings.metric} cannot judge the challenger there (accuracy can)"
         )
-    champion = joblib.load(registry.verified_model_path(layout))
+    champion = model_file.load(layout)
     figures["challenger"] = evaluate(challenger.model, features, target)
     figures["champion"] = evaluate(champion, features, target)
     live_metadata = registry.current_metadata(layout) or {}

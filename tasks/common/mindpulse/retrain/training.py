@@ -13,17 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
-from mindpulse import atomic, production, registry, schema
-from mindpulse.paths import Layout
+from mindpulse import atomic, chunk_store, production, registry, schema, signature
+from mindpulse.paths import INPUTS_FILE, Layout
 from mindpulse.production import digest, has_rows
 from mindpulse.protocol import say
 from mindpulse.results import Training
-from mindpulse.retrain.fit import TrainingSettings, choose, library_versions, refit_on_whole_window, train_candidates
+from mindpulse.retrain import model_file
+from mindpulse.retrain.fit import TrainingSettings, choose, refit_on_whole_window, train_candidates
 from mindpulse.retrain.judge import judge
 
 # Training rows stored with each version as its input example (MLflow's input_example.json).
@@ -79,8 +78,9 @@ def train_and_register(
         provenance = {**provenance, "run_key": run_key, "training_data_sha256": digest(raw)}
         provenance["evaluation_data_sha256"] = digest(evaluation_raw) if evaluation_raw else None
         evaluation = _evaluation_rows(evaluation_raw, evaluation_file)
+        kept = {"training": raw, "evaluation": evaluation_raw}
         version = _train_and_register(
-            layout, training, training_file, (evaluation, evaluation_file), settings, provenance
+            layout, training, training_file, (evaluation, evaluation_file), settings, provenance, kept
         )
     else:
         say(f"{version} was registered from these inputs by an earlier attempt: finishing its work")
@@ -115,6 +115,7 @@ def _train_and_register(
     held_out: tuple[pd.DataFrame | None, Path | None],
     settings: TrainingSettings,
     provenance: dict[str, Any],
+    kept: dict[str, bytes],
 ) -> str:
     recent_from_id = _first_recent_id(layout, training_file)
     recent = training[schema.ID] >= recent_from_id
@@ -123,6 +124,8 @@ def _train_and_register(
     chosen, chosen_by = choose(candidates, settings)
     challenger = refit_on_whole_window(chosen, training, recent, settings)
     verdict = judge(challenger, layout, held_out[0], settings, source=held_out[1])
+    described = schema.model_signature(training.head(EXAMPLE_ROWS))
+    environment = model_file.environment()
     metadata = {
         "algorithm": challenger.algorithm,
         "window": challenger.window,
@@ -137,19 +140,34 @@ def _train_and_register(
         "features": list(schema.FEATURES),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "image": os.environ.get("MINDPULSE_IMAGE"),
-        "libraries": library_versions(),
+        "libraries": model_file.library_versions(environment),
+        model_file.EXAMPLE_PREDICTIONS: model_file.example_predictions(challenger.model, described),
         **provenance,
     }
     version = registry.register(
         layout,
         metadata,
-        lambda path: joblib.dump(challenger.model, path),
+        lambda path: model_file.write(challenger.model, path),
         verdict.promote,
         verdict.reason,
-        schema.model_signature(training.head(EXAMPLE_ROWS)),
+        lambda folder: _describe(layout, folder, described, environment, kept),
     )
     say(f"{'promoted' if verdict.promote else 'rejected'} {challenger.name} as {version}: {verdict.reason}")
     return version
+
+
+def _describe(
+    layout: Layout,
+    folder: Path,
+    described: signature.Signature,
+    environment: signature.Environment,
+    kept: dict[str, bytes],
+) -> None:
+    """MLflow's files, and the rows the version was made from, kept (mindpulse.chunk_store) and listed in INPUTS_FILE:
+    with the settings and seed in its metadata, what verify_model rebuilds it from."""
+    signature.write(folder, described, environment)
+    inputs = {role: chunk_store.keep(layout, raw).document() for role, raw in kept.items() if raw}
+    atomic.write_json(folder / INPUTS_FILE, inputs)
 
 
 def _first_recent_id(layout: Layout, training_file: Path) -> int:
@@ -163,8 +181,3 @@ def _evaluation_rows(raw: bytes, source: Path | None) -> pd.DataFrame | None:
     if not has_rows(raw):
         return None
     return schema.parse_reference(raw, str(source))
-
-
-def load_current_model(layout: Layout) -> Pipeline:
-    """The live model, refused when its file does not match the checksum in its metadata."""
-    return joblib.load(registry.verified_model_path(layout))

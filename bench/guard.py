@@ -19,7 +19,7 @@ from typing import Any
 import docker
 from docker.types import Mount
 
-from bench.harness import REPO, Run, span, spread
+from bench.harness import REPO, Run, fixed, span, spread
 from bench.harness import docker as docker_cli
 from mindpulse import catalog, image_lock, sandbox
 from mindpulse.paths import VOLUME_DIRS
@@ -113,13 +113,14 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "target": f"the Docker guard adds <= {TARGET_S} s per step (median of paired runs)",
-            "measured": f"{added:+.3f} s ({span(result['added_s'], 3)}; {result['added_s']['n']} pairs)",
+            "measured": f"{fixed(added, 3, '+')} s ({span(result['added_s'], 3)}; {result['added_s']['n']} pairs)",
             "met": added <= TARGET_S,
         }
     ]
 
 
 def render(result: dict[str, Any]) -> str:
+    mean = fixed(result["added_mean_s"], 3, "+")
     return "\n".join(
         [
             f"`{result['step']} --help`, driven as the DockerOperator drives a task ({result['requests_per_step']}"
@@ -130,6 +131,6 @@ def render(result: dict[str, Any]) -> str:
             "|---|---|",
             f"| straight at the engine | {span(result['direct_s'], 3)} |",
             f"| through the guard | {span(result['guard_s'], 3)} |",
-            f"| added by the guard, per pair | {span(result['added_s'], 3)} (mean {result['added_mean_s']:+.3f}) |",
+            f"| added by the guard, per pair | {span(result['added_s'], 3)} (mean {mean}) |",
         ]
     )

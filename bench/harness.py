@@ -46,11 +46,18 @@ def spread(samples: list[float]) -> dict[str, Any]:
     return median_range(samples) | {"samples": samples}
 
 
+def fixed(value: float, digits: int, sign: str = "") -> str:
+    """`value` with `digits` decimals, never "-0.000": a difference that rounds to zero is printed as zero."""
+    return f"{round(value, digits) + 0.0:{sign}.{digits}f}"
+
+
 def span(figure: dict[str, Any], digits: int = 2) -> str:
-    """A repeated timing as text: median (min-max), or the one sample."""
+    """A repeated timing as text: median (min-max), or the one sample; "min to max" when the range holds a
+    negative number, which a hyphen would make unreadable."""
+    median, low, high = (fixed(figure[key], digits) for key in ("median", "min", "max"))
     if figure["n"] == 1:
-        return f"{figure['median']:.{digits}f}"
-    return f"{figure['median']:.{digits}f} ({figure['min']:.{digits}f}-{figure['max']:.{digits}f})"
+        return median
+    return f"{median} ({low} to {high})" if figure["min"] < 0 else f"{median} ({low}-{high})"
 
 
 @dataclass

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench import stats
+from bench import harness, stats
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,10 @@ def test_mean_interval_is_the_student_t_interval() -> None:
     assert (interval["low"], interval["high"]) == pytest.approx((2.0 - half, 2.0 + half))
     with pytest.raises(ValueError):
         stats.mean_interval([1.0])
+
+
+def test_a_range_holding_a_negative_number_is_written_so_it_reads_one_way() -> None:
+    added = {"n": 30, "median": -0.0001, "min": -0.161, "max": 0.092}
+    assert harness.span(added, 3) == "0.000 (-0.161 to 0.092)"  # no "-0.000", no "-0.161-0.092"
+    assert harness.span({"n": 5, "median": 1.2, "min": 1.1, "max": 1.5}) == "1.20 (1.10-1.50)"
+    assert harness.fixed(-0.0004, 3, "+") == "+0.000" and harness.fixed(-0.004, 3, "+") == "-0.004"

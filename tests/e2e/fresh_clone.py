@@ -87,6 +87,9 @@ def refuse_an_existing_default_stack(defaults: dict[str, str]) -> None:
     ]
     for setting in PORT_SETTINGS:
         with socket.socket() as probe:
+            # As a server binds (docker-proxy does): a port only in TIME_WAIT after a stack this run took down is
+            # free, and one something listens on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", int(defaults[setting])))
             except OSError:

@@ -25,26 +25,31 @@ IGNORED_FLAGS = ("-v", "--verbose")
 
 
 def step_test_arguments(arguments: list[str]) -> list[str] | None:
-    """mindpulse-step-test's arguments for `airflow tasks test ARGUMENTS...` on a MindPulse DAG, else None."""
+    """mindpulse-step-test's arguments for `airflow tasks test ARGUMENTS...` on a step of a MindPulse DAG, else None
+    (another DAG, or a MindPulse DAG's own Airflow task such as mindpulse_maintenance's clean_airflow_database)."""
     positional: list[str] = []
     params: list[str] = []
+    refused: list[str] = []
     remaining = iter(arguments)
     for argument in remaining:
         if argument in ("-t", "--task-params") or argument.startswith("--task-params="):
             given = argument.partition("=")[2] if "=" in argument else next(remaining, "")
-            params += _params(given)
+            params.append(given)
         elif argument in IGNORED_FLAGS:
             continue
         elif argument.startswith("-"):
-            raise SystemExit(
-                f"ERROR: airflow tasks test on a MindPulse DAG runs mindpulse-step-test, which takes DAG TASK [DATE] "
-                f"[-t JSON]: {argument} is not one of them (mindpulse-step-test --help)"
-            )
+            refused.append(argument)
         else:
             positional.append(argument)
-    if not 2 <= len(positional) <= 3 or positional[0] not in _mindpulse_dags():
+    if not 2 <= len(positional) <= 3 or tuple(positional[:2]) not in _mindpulse_steps():
         return None
-    return [*positional, *(item for name_value in params for item in ("-p", name_value))]
+    if refused:
+        raise SystemExit(
+            f"ERROR: airflow tasks test on a MindPulse DAG runs mindpulse-step-test, which takes DAG TASK [DATE] "
+            f"[-t JSON]: {refused[0]} is not one of them (mindpulse-step-test --help)"
+        )
+    pairs = [name_value for given in params for name_value in _params(given)]
+    return [*positional, *(item for name_value in pairs for item in ("-p", name_value))]
 
 
 def _params(given: str) -> list[str]:
@@ -57,10 +62,10 @@ def _params(given: str) -> list[str]:
     return [f"{name}={json.dumps(value)}" for name, value in values.items()]
 
 
-def _mindpulse_dags() -> set[str]:
+def _mindpulse_steps() -> set[tuple[str, str]]:
     from mindpulse import catalog  # standard library only: this costs no Airflow import
 
-    return {step.pipeline.dag_id for step in catalog.STEPS if step.pipeline.dag_id}
+    return {(step.pipeline.dag_id, step.name) for step in catalog.STEPS if step.pipeline.dag_id}
 
 
 def main(argv: list[str]) -> None:

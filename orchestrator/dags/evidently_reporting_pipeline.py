@@ -11,18 +11,17 @@ Every task runs one step image (`mindpulse/<step>`) on the data, models and repo
    **generate_model_performance_report** (the live model on labelled production rows, skipped without
    them). A skipped report is not a failure.
 3. **cleanup_old_reports** keeps the newest `max_reports` reports of each kind, and
-   **send_report_summary** writes `/reports/report_summary_<stamp>.json` and the overview page
-   `/reports/index.html` (and posts the summary to the webhook, if one is configured). Both run
-   whichever reports were skipped.
-4. Between them, **apply_retention** deletes old model versions, backups, archives and quarantine
-   files (never the live version, the rollback target or a kept version's training data), each logged
-   in `/models/audit.jsonl`, and sweeps stale temporary files of killed steps. `dry_run` only lists them.
+   **send_report_summary** writes `/reports/report_summary_<stamp>.json` and the overview pages
+   `/reports/index.html` (the last `dashboard_days` days) and `/reports/history.html` (every run), and
+   posts the summary to the webhook, if one is configured. Both run whichever reports were skipped.
+
+Model versions, backups and production files are kept in bounds by `mindpulse_maintenance`.
 
 Every file of one run carries the same stamp, taken from the run. Runs every six hours and whenever
 `ml_retrain_pipeline` promotes a model (asset `mindpulse_current_model`).
 
-**Trigger with parameters**: `max_reports`, `drift_threshold`, `max_quarantine_share`, `keep_versions`,
-`keep_files`, `keep_days`, `dry_run`, `disk_alert_share`. Their defaults
+**Trigger with parameters**: `max_reports`, `drift_threshold`, `max_quarantine_share`, `disk_alert_share`,
+`dashboard_days`. Their defaults
 come from the Airflow Variables `mindpulse_<param>`, else the environment (`MINDPULSE_MAX_REPORTS`, ...).
 `MINDPULSE_REPORTING_SCHEDULE` replaces the six-hourly cron schedule.
 """
@@ -60,8 +59,4 @@ with pipeline_dag(
     cleanup_old_reports = step_task("cleanup_old_reports", trigger_rule=TriggerRule.NONE_FAILED)
     send_report_summary = step_task("send_report_summary", trigger_rule=TriggerRule.NONE_FAILED)
 
-    apply_retention = step_task("apply_retention")
-
     check_data_availability >> reports >> cleanup_old_reports >> send_report_summary
-    # Before the summary, so the volume sizes on the dashboard are those after retention.
-    cleanup_old_reports >> apply_retention >> send_report_summary

@@ -50,9 +50,14 @@ def registry_prefix(environ: Mapping[str, str] = os.environ) -> str:
     return prefix
 
 
+def default_queue(environ: Mapping[str, str] = os.environ) -> str:
+    """The queue of the light steps, and of the DAGs' own Airflow tasks (mindpulse_maintenance's)."""
+    return _queue("MINDPULSE_DEFAULT_QUEUE", environ.get("MINDPULSE_DEFAULT_QUEUE", "").strip() or "default")
+
+
 def queue_routing(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Step name -> Celery queue for every step of the catalog, from the three queue settings."""
-    default = _queue("MINDPULSE_DEFAULT_QUEUE", environ.get("MINDPULSE_DEFAULT_QUEUE", "").strip() or "default")
+    default = default_queue(environ)
     heavy = _queue("MINDPULSE_HEAVY_QUEUE", environ.get("MINDPULSE_HEAVY_QUEUE", "").strip() or "heavy")
     routing = {step.name: heavy if step.family in HEAVY_FAMILIES else default for step in catalog.STEPS}
     for pair in filter(None, (item.strip() for item in environ.get("MINDPULSE_QUEUES", "").split(","))):

@@ -20,9 +20,9 @@ Configuration, all read when the DAG file is parsed:
 - MINDPULSE_REGISTRY, MINDPULSE_DEFAULT_QUEUE, MINDPULSE_HEAVY_QUEUE, MINDPULSE_QUEUES
                                    where the images come from and which Celery queue each step goes to
                                    when the tasks run on several worker hosts: see mindpulse_cluster
-- MINDPULSE_RETRAIN_DEADLINE, MINDPULSE_REPORTING_DEADLINE
+- MINDPULSE_RETRAIN_DEADLINE, MINDPULSE_REPORTING_DEADLINE, MINDPULSE_MAINTENANCE_DEADLINE
                                    minutes after which a run that has not finished sends a deadline alert
-                                   (default 120 and 60; 0: none), see mindpulse_alerts
+                                   (default 120, 60 and 60; 0: none), see mindpulse_alerts
 - Param defaults: Airflow Variable `mindpulse_<param>`, else environment MINDPULSE_<PARAM>, else the
   step declaration's default (see `setting`).
 Not read at parse time: the webhook. The Airflow Connection `mindpulse_webhook` (created from
@@ -85,12 +85,15 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def pipeline_dag(pipeline: catalog.Pipeline, *, schedule: Any, **kwargs: Any) -> DAG:
+def pipeline_dag(
+    pipeline: catalog.Pipeline, *, schedule: Any, parameters: tuple[Parameter, ...] = (), **kwargs: Any
+) -> DAG:
     """The DAG of `pipeline` on `schedule`, with what every MindPulse DAG shares: start date, no catch-up, one
     run at a time, the default task arguments, the trigger form (one Param per form parameter its steps
-    declare) and one alert per failed run (mindpulse_alerts). Other keyword arguments go to DAG (description,
-    tags, doc_md, deadline, ...)."""
+    declare, then one per `parameters` of its own Airflow tasks) and one alert per failed run (mindpulse_alerts).
+    Other keyword arguments go to DAG (description, tags, doc_md, deadline, ...)."""
     names = tuple(step.name for step in catalog.steps_of(pipeline))
+    form = {**catalog.form_parameters(names), **{parameter.name: parameter for parameter in parameters}}
     defaults: dict[str, Any] = {
         "dag_id": pipeline.dag_id,
         "start_date": START_DATE,
@@ -100,7 +103,7 @@ def pipeline_dag(pipeline: catalog.Pipeline, *, schedule: Any, **kwargs: Any) ->
         "user_defined_macros": {"step_results": step_results},
         # DAG level, not task level: it fires once per failed run, with the task that failed.
         "on_failure_callback": WebhookNotifier(),
-        "params": {name: form_param(parameter) for name, parameter in catalog.form_parameters(names).items()},
+        "params": {name: form_param(parameter) for name, parameter in form.items()},
     }
     return DAG(schedule=schedule, **{**defaults, **kwargs})
 

@@ -400,6 +400,51 @@ def test_a_step_on_a_worker_host_reaches_no_engine_and_no_service_without_creden
     assert probe.stdout.splitlines() == list(WORKER_STEP_ANSWERS.values())
 
 
+# Appends audit lines as the steps do (mindpulse.audit.append, under the registry lock), each naming its writer,
+# its number and the time it was written, with padding that makes a line far longer than one write the kernel
+# keeps whole across NFS clients.
+APPEND_AUDIT_LINES = """
+import sys, time
+from mindpulse import audit
+from mindpulse.paths import Layout
+layout = Layout.from_env()
+for number in range(int(sys.argv[2])):
+    audit.append(layout, {"event": "cross_host_note", "writer": sys.argv[1], "number": number, "t": time.time(),
+                          "padding": "x" * 20000})
+"""
+CROSS_HOST_LINES = 300
+
+
+def test_audit_appends_from_two_worker_hosts_at_once_are_each_one_whole_line(cluster: Cluster) -> None:
+    """A step container on each worker host appends to the one audit log on the shared storage at the same time,
+    through the registry lock both see: every line whole, none lost, each writer's in order."""
+    _settle(cluster, cluster.token())
+    models = f"{cluster.volume('models')}:/models"
+    started = {}
+    for host in (1, 2):
+        [image, *_] = cluster.step_images(host)
+        run = cluster.engine(
+            host, "run", "--detach", "--network=none", *sandbox.docker_run_flags(), "-v", models,
+            "--entrypoint=python", image, "-c", APPEND_AUDIT_LINES, f"host-{host}", str(CROSS_HOST_LINES),
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        started[host] = run.stdout.strip()
+    for host, container in started.items():
+        waited = cluster.engine(host, "wait", container)
+        assert waited.stdout.strip() == "0", cluster.engine(host, "logs", container).stderr
+        cluster.engine(host, "rm", container)
+
+    lines = cluster.layout().audit_log.read_text().splitlines()
+    notes = [json.loads(line) for line in lines if "cross_host_note" in line]
+    assert len(notes) == 2 * CROSS_HOST_LINES, "every line parses: none torn, interleaved or lost"
+    spans = {}
+    for host in (1, 2):
+        mine = [note for note in notes if note["writer"] == f"host-{host}"]
+        assert [note["number"] for note in mine] == list(range(CROSS_HOST_LINES))
+        spans[host] = (mine[0]["t"], mine[-1]["t"])
+    assert spans[1][0] < spans[2][1] and spans[2][0] < spans[1][1], f"the two hosts did not append at once: {spans}"
+
+
 def test_a_crafted_model_on_the_shared_storage_is_refused_and_never_unpickled(cluster: Cluster) -> None:
     """The single machine's model attack (tests/e2e/model_attacks.py), on the cluster's shared storage and the key
     pair its airflow-init made. Once no run is in flight: the live model's files are swapped for a moment."""

@@ -121,9 +121,12 @@ def describe_python_task(dag: Any, task: Any) -> dict[str, Any]:
         "dag_run": SimpleNamespace(run_after=RUN_AFTER, triggering_user_name="ana"),
         "ti": StubTaskInstance(task),
     }
+    called = f"{task.python_callable.__module__}.{task.python_callable.__name__}"
+    if "step_name" not in task.op_kwargs:
+        return {"callable": called}  # an Airflow task of the DAG's own (mindpulse_maintenance's), not a step
     task.render_template_fields(context, jinja_env=dag.get_template_env())
     return {
-        "callable": f"{task.python_callable.__module__}.{task.python_callable.__name__}",
+        "callable": called,
         "step_name": task.op_kwargs["step_name"],
         "rendered": {"environment": dict(task.op_kwargs["texts"])},
     }

@@ -53,17 +53,23 @@ REPORTING: dict[str, tuple[set[str], str, dict[str, bool]]] = {
         {DATA: RO, MODELS: RO, REPORTS: RW},
     ),
     "cleanup_old_reports": (REPORTS_OF_A_RUN, "none_failed", {REPORTS: RW}),
-    "apply_retention": ({"cleanup_old_reports"}, "all_success", {DATA: RW, MODELS: RW, REPORTS: RW}),
-    "send_report_summary": (
-        {"cleanup_old_reports", "apply_retention"},
-        "none_failed",
-        {DATA: RO, MODELS: RO, REPORTS: RW},
-    ),
+    "send_report_summary": ({"cleanup_old_reports"}, "none_failed", {DATA: RO, MODELS: RO, REPORTS: RW}),
+}
+MAINTENANCE: dict[str, tuple[set[str], str, dict[str, bool]]] = {
+    "apply_retention": (set(), "all_success", {DATA: RW, MODELS: RW, REPORTS: RW}),
 }
 ROLLBACK: dict[str, tuple[set[str], str, dict[str, bool]]] = {
     "rollback_model": (set(), "all_success", {MODELS: RW, TRUST: RO})
 }
-CONTRACT = {"ml_retrain_pipeline": RETRAIN, "evidently_reporting_pipeline": REPORTING, "model_rollback": ROLLBACK}
+CONTRACT = {
+    "ml_retrain_pipeline": RETRAIN,
+    "evidently_reporting_pipeline": REPORTING,
+    "model_rollback": ROLLBACK,
+    "mindpulse_maintenance": MAINTENANCE,
+}
+DAG_FILES = {f"{dag_id}.py" for dag_id in CONTRACT}
+# The tasks that are Airflow's own work, not a step image: mindpulse_maintenance's upkeep of Airflow itself.
+AIRFLOW_TASKS = {"mindpulse_maintenance": {"clean_airflow_database", "trim_task_logs"}}
 DEFAULT_VOLUMES = {path: f"mindpulse{path.replace('/', '_')}" for path in (DATA, MODELS, REPORTS, TRUST, SIGNING)}
 NOTIFYING_STEPS = {"notify_retrain_success", "send_report_summary"}
 
@@ -83,12 +89,20 @@ OVERRIDES = {
     "AIRFLOW_CONN_MINDPULSE_WEBHOOK": json.dumps({"conn_type": "http", "host": "hooks", "password": WEBHOOK}),
     "MINDPULSE_RETRAIN_DEADLINE": "30",
     "MINDPULSE_REPORTING_DEADLINE": "0",
+    "MINDPULSE_MAINTENANCE_SCHEDULE": "45 4 * * 0",
+    "MINDPULSE_AIRFLOW_DB_KEEP_DAYS": "90",
     "MINDPULSE_TASK_USER": "1234:1234",
     "MINDPULSE_TASK_RETRIES": "0",
     "MINDPULSE_IMAGE_TAG": "9.9.9",
     "MINDPULSE_DATA_VOLUME": "other_data",
     "DOCKER_HOST": "tcp://docker-socket-proxy:2375",
 }
+
+
+def step_tasks(described: dict[str, Any], dag_id: str) -> dict[str, Any]:
+    """The tasks of `dag_id` that run a step image."""
+    tasks = described["dags"][dag_id]["tasks"]
+    return {task_id: task for task_id, task in tasks.items() if task_id not in AIRFLOW_TASKS.get(dag_id, set())}
 
 
 def _clean_environment() -> dict[str, str]:
@@ -143,11 +157,7 @@ def built_images() -> set[str]:
 def test_both_dags_import_without_errors(dags: dict[str, Any]) -> None:
     assert dags["import_errors"] == {}
     assert set(dags["dags"]) == set(CONTRACT)
-    assert {dag["file"] for dag in dags["dags"].values()} == {
-        "ml_retrain_pipeline.py",
-        "evidently_reporting_pipeline.py",
-        "model_rollback.py",
-    }
+    assert {dag["file"] for dag in dags["dags"].values()} == DAG_FILES
 
 
 def test_loading_the_dags_imports_no_ml_library(dags: dict[str, Any]) -> None:
@@ -157,7 +167,7 @@ def test_loading_the_dags_imports_no_ml_library(dags: dict[str, Any]) -> None:
 @pytest.mark.parametrize("dag_id", sorted(CONTRACT))
 def test_task_ids_dependencies_and_trigger_rules(dags: dict[str, Any], dag_id: str) -> None:
     tasks = dags["dags"][dag_id]["tasks"]
-    assert set(tasks) == set(CONTRACT[dag_id])
+    assert set(tasks) == set(CONTRACT[dag_id]) | AIRFLOW_TASKS.get(dag_id, set())
     for task_id, (upstream, trigger_rule, _) in CONTRACT[dag_id].items():
         assert set(tasks[task_id]["upstream"]) == upstream, task_id
         assert tasks[task_id]["trigger_rule"] == trigger_rule, task_id
@@ -168,7 +178,7 @@ def test_every_task_runs_an_image_that_build_images_builds(
     dags: dict[str, Any], built_images: set[str], dag_id: str
 ) -> None:
     tag = (REPO / "VERSION").read_text().strip()
-    for task_id, task in dags["dags"][dag_id]["tasks"].items():
+    for task_id, task in step_tasks(dags, dag_id).items():
         assert task["operator"] == "LockedDownDockerOperator", task_id
         assert task["image"] == f"mindpulse/{task_id.replace('_', '-')}:{tag}"
         assert task["image"] in built_images, f"{task['image']} is not in ./build_images.sh --list"
@@ -187,7 +197,7 @@ def test_mounts_are_the_named_volumes_read_only_where_the_step_only_reads(dags: 
 
 @pytest.mark.parametrize("dag_id", sorted(CONTRACT))
 def test_containers_follow_the_step_protocol(dags: dict[str, Any], dag_id: str) -> None:
-    for task_id, task in dags["dags"][dag_id]["tasks"].items():
+    for task_id, task in step_tasks(dags, dag_id).items():
         assert task["network_mode"] == "none", task_id
         assert task["mount_tmp_dir"] is False, task_id
         assert task["auto_remove"] == "success", task_id
@@ -233,8 +243,8 @@ def test_every_container_is_locked_down(dags: dict[str, Any], dag_id: str) -> No
 def test_with_a_webhook_only_the_notifying_steps_get_a_network_and_stay_locked_down(
     configured: dict[str, Any],
 ) -> None:
-    for dag in configured["dags"].values():
-        for task_id, task in dag["tasks"].items():
+    for dag_id in configured["dags"]:
+        for task_id, task in step_tasks(configured, dag_id).items():
             network = "bridge" if task_id in NOTIFYING_STEPS else "none"
             _assert_locked_down(task_id, task["at_run_time"]["host_config"], network)
 
@@ -263,6 +273,12 @@ def test_schedules_and_run_settings(dags: dict[str, Any]) -> None:
     }
     assert producers == {"train_new_model": ["mindpulse_model_changes"], "rollback_model": ["mindpulse_model_changes"]}
     assert dags["dags"]["model_rollback"]["schedule"]["type"] == "NullTimetable", "triggered by people only"
+    assert dags["dags"]["mindpulse_maintenance"]["schedule"] == {
+        "type": "CronTriggerTimetable",
+        "cron": "0 3 * * *",
+        "timezone": "UTC",
+        "asset": None,
+    }
     for dag_id, dag in dags["dags"].items():
         assert dag["catchup"] is False, dag_id
         assert dag["max_active_runs"] == 1, dag_id
@@ -282,19 +298,31 @@ def test_params_and_their_defaults(dags: dict[str, Any]) -> None:
         "force_promote": False,
         "max_quarantine_share": 0.01,
         "promotion_min_score": 0.0,
+        "max_training_rows": 200_000,
     }
+    assert (
+        retrain["max_training_rows"]["schema"] | {"minimum": 1000, "maximum": 10_000_000}
+        == (retrain["max_training_rows"]["schema"])
+    )
     assert retrain["selection_metric"]["schema"]["enum"] == ["accuracy", "f1", "precision", "recall", "roc_auc"]
     assert retrain["force"]["schema"]["type"] == "boolean"
     assert {name: param["value"] for name, param in reporting.items()} == {
         "max_reports": 10,
         "drift_threshold": 0.3,
         "max_quarantine_share": 0.01,
+        "disk_alert_share": 0.9,
+        "dashboard_days": 30,
+    }
+    maintenance = dags["dags"]["mindpulse_maintenance"]["params"]
+    assert {name: param["value"] for name, param in maintenance.items()} == {
         "keep_versions": 10,
         "keep_files": 30,
         "keep_days": 30,
         "dry_run": False,
-        "disk_alert_share": 0.9,
+        "airflow_db_keep_days": 30,
+        "task_log_keep_days": 30,
     }
+    assert maintenance["airflow_db_keep_days"]["schema"]["minimum"] == 1
     # The form refuses what the step refuses: a drift share of 1 cannot be exceeded, so it is out of bounds.
     assert retrain["drift_threshold"]["schema"]["exclusiveMaximum"] == 1.0
 
@@ -335,7 +363,9 @@ def test_params_reach_the_containers_as_the_contract_env_vars(dags: dict[str, An
     assert reporting["cleanup_old_reports"] == {"MAX_REPORTS": "10"} | image_of("cleanup_old_reports")
     assert reporting["generate_data_drift_report"]["DRIFT_THRESHOLD"] == "0.3"
     assert reporting["send_report_summary"]["DRIFT_THRESHOLD"] == "0.3"
-    assert reporting["apply_retention"] == {
+    assert reporting["send_report_summary"]["DASHBOARD_DAYS"] == "30"
+    maintenance = dags["dags"]["mindpulse_maintenance"]["tasks"]
+    assert maintenance["apply_retention"]["rendered"]["environment"] == {
         "KEEP_VERSIONS": "10",
         "KEEP_FILES": "30",
         "KEEP_DAYS": "30",
@@ -388,17 +418,18 @@ def test_schedules_and_param_defaults_follow_environment_and_variables(configure
         "force_promote": False,
         "max_quarantine_share": 0.01,
         "promotion_min_score": 0.0,
+        "max_training_rows": 200_000,
     }
     assert {name: param["value"] for name, param in reporting["params"].items()} == {
         "max_reports": 4,
         "drift_threshold": 0.45,
         "max_quarantine_share": 0.01,
-        "keep_versions": 10,
-        "keep_files": 30,
-        "keep_days": 30,
-        "dry_run": False,
         "disk_alert_share": 0.9,
+        "dashboard_days": 30,
     }
+    maintenance = configured["dags"]["mindpulse_maintenance"]
+    assert maintenance["schedule"]["cron"] == "45 4 * * 0"
+    assert maintenance["params"]["airflow_db_keep_days"]["value"] == 90
     assert retrain["tasks"]["check_production_data"]["rendered"]["environment"] == {
         "RETRAIN_THRESHOLD": "500",
         "FORCE": "true",
@@ -408,8 +439,8 @@ def test_schedules_and_param_defaults_follow_environment_and_variables(configure
 
 
 def test_containers_follow_tag_volume_user_retry_and_engine_settings(configured: dict[str, Any]) -> None:
-    for dag in configured["dags"].values():
-        for task_id, task in dag["tasks"].items():
+    for dag_id in configured["dags"]:
+        for task_id, task in step_tasks(configured, dag_id).items():
             assert task["image"].endswith(":9.9.9"), task_id
             assert task["user"] == "1234:1234", task_id
             assert task["retries"] == 0, task_id
@@ -421,8 +452,8 @@ def test_containers_follow_tag_volume_user_retry_and_engine_settings(configured:
 def test_only_notifying_steps_get_a_network_and_the_webhook_from_the_connection_at_run_time(
     configured: dict[str, Any], dags: dict[str, Any]
 ) -> None:
-    for dag_id, dag in configured["dags"].items():
-        for task_id, task in dag["tasks"].items():
+    for dag_id in configured["dags"]:
+        for task_id, task in step_tasks(configured, dag_id).items():
             # Parsed, no task holds the webhook or a network, whatever the environment says.
             assert (task["network_mode"], task["private_environment"]) == ("none", {}), task_id
             assert "WEBHOOK_URL" not in task["rendered"]["environment"], task_id
@@ -459,6 +490,7 @@ def test_every_dag_alerts_once_per_failed_run_and_the_scheduled_ones_when_late(
         "ml_retrain_pipeline": deadline(120),
         "evidently_reporting_pipeline": deadline(60),
         "model_rollback": [],
+        "mindpulse_maintenance": deadline(60),
     }
     assert {dag_id: dag["deadlines"] for dag_id, dag in dags["dags"].items()} == expected
     # MINDPULSE_RETRAIN_DEADLINE=30, MINDPULSE_REPORTING_DEADLINE=0 (none)
@@ -467,6 +499,7 @@ def test_every_dag_alerts_once_per_failed_run_and_the_scheduled_ones_when_late(
         "ml_retrain_pipeline": deadline(30),
         "evidently_reporting_pipeline": [],
         "model_rollback": [],
+        "mindpulse_maintenance": deadline(60),
     }
 
 
@@ -482,4 +515,13 @@ def test_an_invalid_setting_is_an_import_error_that_names_it(tmp_path: Path) -> 
     assert "mindpulse_retrain_threshold" in broken["import_errors"]["ml_retrain_pipeline.py"]
     assert "'lots'" in broken["import_errors"]["ml_retrain_pipeline.py"]
     # The other DAG does not use that setting and still loads.
-    assert set(broken["dags"]) == {"evidently_reporting_pipeline", "model_rollback"}
+    assert set(broken["dags"]) == {"evidently_reporting_pipeline", "model_rollback", "mindpulse_maintenance"}
+
+
+def test_the_maintenance_dags_airflow_tasks_run_in_the_worker_on_the_light_queue(dags: dict[str, Any]) -> None:
+    tasks = dags["dags"]["mindpulse_maintenance"]["tasks"]
+    for task_id in AIRFLOW_TASKS["mindpulse_maintenance"]:
+        assert tasks[task_id]["operator"] == "_PythonDecoratedOperator", task_id
+        assert tasks[task_id]["queue"] == "default", task_id
+        assert tasks[task_id]["upstream"] == [], "each runs whether or not the others succeed"
+    assert tasks["clean_airflow_database"]["callable"].endswith("mindpulse_maintenance.clean_database")

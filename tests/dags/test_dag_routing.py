@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mindpulse import catalog
-from tests.dags.test_dag_integrity import describe
+from tests.dags.test_dag_integrity import DAG_FILES, describe
 
 HEAVY_FAMILIES = {"ml", "evidently"}
 CLUSTER_SETTINGS = {
@@ -85,9 +85,5 @@ def test_a_bad_cluster_setting_is_an_import_error_that_names_it(
 ) -> None:
     broken = describe(tmp_path, **{setting: value})
     assert broken["dags"] == {}
-    assert set(broken["import_errors"]) == {
-        "ml_retrain_pipeline.py",
-        "evidently_reporting_pipeline.py",
-        "model_rollback.py",
-    }
+    assert set(broken["import_errors"]) == DAG_FILES
     assert all(named in error for error in broken["import_errors"].values()), broken["import_errors"]

@@ -297,10 +297,44 @@ def test_reporting_dag_writes_reports_the_host_can_open(stack: Stack) -> None:
         assert pages and all(page.stat().st_size > 0 for page in pages), kind
     assert "<html" in (reports / "index.html").read_text().lower()
     assert list(reports.glob("report_summary_*.json"))
-    # apply_retention ran on the real volumes, and the summary measured them for the dashboard.
+    assert "index.html" in (reports / "history.html").read_text(), "the full history links back to the window"
+    # The summary measured the real volumes for the dashboard.
     newest = sorted(reports.glob("report_summary_*.json"))[-1]
     assert set(json.loads(newest.read_text())["volumes"]) == {"data", "models", "reports"}
     assert "<h2>Volumes</h2>" in (reports / "index.html").read_text()
+
+
+@pytest.mark.e2e
+def test_maintenance_dag_cleans_airflow_and_the_volumes_and_keeps_the_live_model(stack: Stack) -> None:
+    """On the stack's PostgreSQL, with the foreign keys SQLite does not enforce: Airflow's own db clean, its logs,
+    and the project's retention, each reporting what it removed."""
+    live = (stack.shared / "models" / "current").readlink()
+    (run,) = [run for run in _unpause_and_trigger(stack, "mindpulse_maintenance") if run["run_type"] == "manual"]
+    token = stack.token()
+    quoted = urllib.parse.quote(run["dag_run_id"], safe="")
+    results = {
+        task_id: stack.api(
+            "GET",
+            f"/api/v2/dags/mindpulse_maintenance/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/return_value",
+            token=token,
+        )["value"]
+        for task_id in ("apply_retention", "clean_airflow_database", "trim_task_logs")
+    }
+    cleaned, trimmed, retained = (
+        _decoded(results[task_id]) for task_id in ("clean_airflow_database", "trim_task_logs", "apply_retention")
+    )
+    assert isinstance(cleaned["deleted_rows"], dict) and cleaned["older_than"]
+    assert trimmed["kept_files"] > 0, "this run's own logs and the earlier runs' are younger than 30 days"
+    assert retained["dry_run"] is False
+    assert (stack.shared / "models" / "current").readlink() == live
+
+
+def _decoded(value: Any) -> Any:
+    """An XCom as the REST API returns it raw: JSON text (a step's last line) or, for an Airflow task, the object,
+    possibly as JSON text itself."""
+    while isinstance(value, str):
+        value = json.loads(value)
+    return value
 
 
 @pytest.mark.e2e

@@ -167,6 +167,7 @@ class Harness:
             # are never queued, so there is no time to count from. tests/dags and tests/e2e cover the deadlines.
             "MINDPULSE_RETRAIN_DEADLINE": "0",
             "MINDPULSE_REPORTING_DEADLINE": "0",
+            "MINDPULSE_MAINTENANCE_DEADLINE": "0",
         }
         return env | (environment or {})
 
@@ -215,9 +216,10 @@ class Harness:
             ).fetchall()
             tasks = {task_id: state for task_id, state, _, _ in rows}
             times = {task_id: (_utc(start), _utc(end)) for task_id, _, start, end in rows}
-            # An XCom is stored as JSON; the DockerOperator's is the step's last line, itself JSON.
+            # An XCom is stored as JSON; the DockerOperator's is the step's last line, itself JSON, an Airflow
+            # task's (mindpulse_maintenance's own) the object it returned.
             results = {
-                task_id: json.loads(json.loads(value))
+                task_id: _decoded(json.loads(value))
                 for task_id, value in db.execute(
                     "SELECT task_id, value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id"
                     " AND key = 'return_value'",
@@ -230,6 +232,10 @@ class Harness:
                 where,
             ).fetchone()
         return DagRun(state, datetime.fromisoformat(run_after), tasks, results, events, times)
+
+
+def _decoded(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _utc(stored: str | None) -> datetime | None:

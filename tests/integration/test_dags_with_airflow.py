@@ -11,6 +11,8 @@ named volumes (removed afterwards), seeded once by the bootstrap image and copie
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -171,7 +173,7 @@ def test_reporting_with_production_data_writes_three_reports_and_the_index(harne
     for kind in ("data_quality", "data_drift", "model_performance"):
         assert f"{kind}_report_{stamp}.html" in reports
         assert f"{kind}_report_{stamp}.json" in reports
-    assert {f"report_summary_{stamp}.json", "index.html"} <= reports
+    assert {f"report_summary_{stamp}.json", "index.html", "history.html"} <= reports
 
 
 def test_reporting_without_production_data_skips_drift_and_performance(harness: Harness, seeded: Volumes) -> None:
@@ -188,7 +190,6 @@ def test_reporting_without_production_data_skips_drift_and_performance(harness: 
         "generate_data_drift_report": "skipped",
         "generate_model_performance_report": "skipped",
         "cleanup_old_reports": "success",
-        "apply_retention": "success",
         "send_report_summary": "success",
     }
     stamp = run.run_after.strftime("%Y%m%d_%H%M%S")
@@ -199,10 +200,50 @@ def test_reporting_without_production_data_skips_drift_and_performance(harness: 
         f"report_summary_{stamp}.json",
         "history.jsonl",
         "index.html",
+        "history.html",
     }
     # The one report written also went to the Evidently workspace, as one snapshot.
     snapshots = [path for path in written if Path(path).parent.name == "snapshots"]
     assert len(snapshots) == 1 and snapshots[0].startswith("/reports/evidently_workspace/"), sorted(written)
+
+
+def test_maintenance_removes_airflow_history_and_logs_past_their_days_and_nothing_newer(
+    harness: Harness, seeded: Volumes
+) -> None:
+    volumes = harness.copy_of(seeded, "maintenance")
+    first = harness.dag_test("mindpulse_maintenance", volumes)
+    assert first.state == "success"
+    # Age the first run's records 40 days, past the default 30, as a month and more of unattended running would.
+    with sqlite3.connect(harness.airflow_home / "airflow.db") as db:
+        (run_id,) = db.execute("SELECT run_id FROM dag_run WHERE dag_id = 'mindpulse_maintenance'").fetchone()
+        for table, column in (("dag_run", "start_date"), ("task_instance", "start_date"), ("xcom", "timestamp")):
+            aged = db.execute(
+                f"UPDATE {table} SET {column} = datetime({column}, '-40 days') WHERE dag_id = ? AND run_id = ?",
+                ("mindpulse_maintenance", run_id),
+            ).rowcount
+            assert aged > 0, table  # the fault landed: old rows exist
+    logs = harness.airflow_home / "logs" / "dag_id=old_dag" / "run_id=old" / "task_id=t"
+    logs.mkdir(parents=True, exist_ok=True)
+    old_log, new_log = logs / "attempt=1.log", logs.with_name("task_id=u") / "attempt=1.log"
+    new_log.parent.mkdir(exist_ok=True)
+    for log in (old_log, new_log):
+        log.write_text("a task's log\n")
+    forty_days_ago = time.time() - 40 * 86400
+    os.utime(old_log, (forty_days_ago, forty_days_ago))
+
+    second = harness.dag_test("mindpulse_maintenance", volumes)
+
+    assert second.state == "success", second.output[-3000:]
+    assert second.tasks == {name: "success" for name in ("apply_retention", "clean_airflow_database", "trim_task_logs")}
+    deleted = second.results["clean_airflow_database"]["deleted_rows"]
+    assert deleted["dag_run"] == 1 and deleted["task_instance"] == 3, deleted
+    with sqlite3.connect(harness.airflow_home / "airflow.db") as db:
+        runs = [row[0] for row in db.execute("SELECT run_id FROM dag_run WHERE dag_id = 'mindpulse_maintenance'")]
+    assert run_id not in runs and len(runs) == 1, "the aged run went, the new one stayed"
+    trimmed = second.results["trim_task_logs"]
+    assert trimmed["removed_files"] >= 1 and not old_log.exists() and not old_log.parent.exists()
+    assert new_log.exists(), "a log younger than the setting stays"
+    assert second.results["apply_retention"]["dry_run"] is False
 
 
 def test_airflow_image_loads_the_dags_and_has_no_ml_library(harness: Harness) -> None:
@@ -218,7 +259,7 @@ def test_airflow_image_loads_the_dags_and_has_no_ml_library(harness: Harness) ->
         f"mindpulse/airflow:{TAG}", ["python", "-c", script], network_mode="none", remove=True, stderr=False
     )
     found = json.loads(output.decode().strip().splitlines()[-1])
-    dag_ids = ["evidently_reporting_pipeline", "ml_retrain_pipeline", "model_rollback"]
+    dag_ids = ["evidently_reporting_pipeline", "mindpulse_maintenance", "ml_retrain_pipeline", "model_rollback"]
     assert found == {"dags": dag_ids, "errors": [], "ml": []}
 
 

@@ -47,14 +47,23 @@ def test_tasks_test_on_a_mindpulse_dag_runs_mindpulse_step_test(given: list[str]
     assert command().step_test_arguments(given) == routed
 
 
-def test_every_mindpulse_dag_is_routed_and_no_other() -> None:
+def test_every_step_of_a_mindpulse_dag_is_routed_and_nothing_else() -> None:
     module = command()
-    dags = {step.pipeline.dag_id for step in catalog.STEPS if step.pipeline.dag_id}
+    steps = {(step.pipeline.dag_id, step.name) for step in catalog.STEPS if step.pipeline.dag_id}
 
-    assert dags == {"ml_retrain_pipeline", "evidently_reporting_pipeline", "model_rollback"}
-    assert all(module.step_test_arguments([dag, "a_task"]) == [dag, "a_task"] for dag in dags)
+    assert {dag for dag, _ in steps} == {
+        "ml_retrain_pipeline",
+        "evidently_reporting_pipeline",
+        "model_rollback",
+        "mindpulse_maintenance",
+    }
+    assert all(module.step_test_arguments([dag, task]) == [dag, task] for dag, task in steps)
+    # Airflow runs a MindPulse DAG's own Airflow tasks, another DAG's tasks, and its own usage errors.
+    assert module.step_test_arguments(["mindpulse_maintenance", "clean_airflow_database"]) is None
+    assert module.step_test_arguments(["ml_retrain_pipeline", "apply_retention"]) is None
     assert module.step_test_arguments(["example_bash_operator", "runme_0"]) is None
-    assert module.step_test_arguments(["ml_retrain_pipeline"]) is None  # Airflow's own usage error
+    assert module.step_test_arguments(["example_bash_operator", "runme_0", "--map-index", "0"]) is None
+    assert module.step_test_arguments(["ml_retrain_pipeline"]) is None
 
 
 @pytest.mark.parametrize(

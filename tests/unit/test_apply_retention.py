@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mindpulse import audit as audit_log
 from mindpulse import catalog, production, registry, signing
 from mindpulse.paths import METADATA_FILE, MODEL_FILE, TEMP_SUFFIX, Layout, temp_prefix, trash_name, utc_stamp
 from mindpulse.protocol import StepError
@@ -180,7 +181,7 @@ def test_a_dry_run_lists_what_the_real_run_then_deletes_and_changes_nothing(layo
     assert sorted(path.name for path in layout.versions_dir.iterdir()) == ["v0004", "v0005"]
     assert len(list(layout.archive_dir.iterdir())) == 2  # the training data of v0004 and v0005
     assert registry.verified_model_path(layout).is_file()  # the live model still loads
-    deletions = [entry for entry in registry.audit_entries(layout) if entry["event"] == "deleted"]
+    deletions = [entry for entry in audit_log.entries(layout) if entry["event"] == "deleted"]
     assert sorted(entry["deleted"] for entry in deletions) == sorted(
         [f"models/versions/{name}" for name in done.deleted["version"]]
         + [f"models/backups/{name}" for name in done.deleted["backup"]]
@@ -194,11 +195,11 @@ def test_a_deletion_that_cannot_be_logged_does_not_happen(layout: Layout, monkey
     seeded_volumes(layout)
     attempts: list[str] = []
 
-    def full_disk(layout: Layout, deleted: str, reason: str) -> None:
+    def full_disk(layout: Layout, deleted: str, live: str | None, reason: str) -> None:
         attempts.append(deleted)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(layout.audit_log))
 
-    monkeypatch.setattr(registry, "audit_deletion", full_disk)
+    monkeypatch.setattr(audit_log, "record_deletion", full_disk)
 
     with pytest.raises(StepError, match="cannot log the deletion"):
         apply_retention(layout, keep_versions=1, keep_files=1, keep_days=0, temp_max_age_hours=6, dry_run=False)

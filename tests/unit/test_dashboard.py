@@ -166,7 +166,7 @@ def test_the_index_links_exactly_the_reports_present_newest_first(layout: Layout
 
     hrefs = [unquote(href) for href in links(page)]
     assert all((layout.reports_dir / href).is_file() for href in hrefs)
-    report_links = [href for href in hrefs if href.endswith(".html")]
+    report_links = [href for href in hrefs if href.endswith(".html") and href != layout.history_page.name]
     assert report_links == [name for kind in REPORT_KINDS for name in reversed(kept[kind])]
 
 
@@ -326,4 +326,32 @@ def test_an_empty_reports_folder_gives_a_page_without_charts(layout: Layout) -> 
     assert "<svg" not in page
     assert "No data yet" in page
     assert "No retrain yet" in page
-    assert [name.name for name in layout.reports_dir.iterdir()] == ["index.html"]
+    assert sorted(name.name for name in layout.reports_dir.iterdir()) == ["history.html", "index.html"]
+
+
+def test_a_year_of_runs_shows_the_last_days_with_the_full_history_one_click_away(layout: Layout) -> None:
+    runs = 365 * 4  # a run every 6 hours for a year
+    with open(layout.history, "w") as handle:  # appending 1,460 entries one by one would fsync each
+        for number in range(runs):
+            version = f"v{1 + number // 400:04d}"
+            line = entry(6 * number, accuracy=0.7 + (number % 7) / 100, model_version=version).as_dict()
+            handle.write(json.dumps(line) + "\n")
+
+    index = dashboard.write_index(layout, dashboard_days=30).read_text()
+    full = layout.history_page.read_text()
+
+    newest = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=6 * (runs - 1))
+    assert len(points(chart(index, "accuracy"))) == 30 * 4 + 1  # the newest run and the 30 days before it
+    assert len(points(chart(full, "accuracy"))) == runs
+    assert layout.history_page.name in links(index) and layout.index_page.name in links(full)
+    for page in (index, full):
+        labels = time_labels(chart(page, "accuracy"))
+        assert labels[-1][2] == f"{newest:%d %b %Y %H:%M}", "the year is on the axis"
+        for (_, end, _), (begin, _, _) in itertools.pairwise(labels):
+            assert begin - end >= charts.LABEL_GAP
+    assert time_labels(chart(full, "accuracy"))[0][2] == "01 Mar 2026 00:00"
+    radii = {float(point.get("r") or 0) for point in points(chart(full, "accuracy"))}
+    assert max(radii) < 1.5, "a year of points is drawn small enough to read as a line"
+    # A version's colour is the same on both pages, though the index shows fewer versions.
+    index_colors = {point.get("fill") for point in points(chart(index, "accuracy"))}
+    assert index_colors == {dashboard.PALETTE[3]}  # v0004, the fourth version of the full history

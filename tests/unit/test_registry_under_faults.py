@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from mindpulse import registry
+from mindpulse import audit, registry
 from mindpulse.paths import Layout
 
 # Appends one audit line in a child whose file-size limit (RLIMIT_FSIZE) ends the file a few bytes past its
@@ -21,7 +21,7 @@ SHORT_WRITE = textwrap.dedent(
     """
     import os, resource, signal, sys
     from pathlib import Path
-    from mindpulse import registry
+    from mindpulse import audit
     from mindpulse.paths import Layout
     from mindpulse.protocol import StepError
 
@@ -31,7 +31,7 @@ SHORT_WRITE = textwrap.dedent(
     room = int(sys.argv[2])
     resource.setrlimit(resource.RLIMIT_FSIZE, (layout.audit_log.stat().st_size + room, resource.RLIM_INFINITY))
     try:
-        registry._audit(layout, "promoted", "v0009", "v0001", "a reason long enough to be cut short")
+        audit.record(layout, "promoted", "v0009", "v0001", "a reason long enough to be cut short")
     except StepError as error:
         print(f"ERROR: {error}")
     """
@@ -55,7 +55,7 @@ def test_an_audit_line_cut_short_is_undone_and_the_next_line_stays_whole(seeded:
         assert outcome.stdout.startswith(f"ERROR: {seeded.audit_log}: cannot append the audit line"), outcome
         assert seeded.audit_log.read_bytes() == before, f"{room} bytes of room: a torn line was left"
 
-    registry._audit(seeded, "rolled_back", "v0001", "v0001", "after the disk was freed")
+    audit.record(seeded, "rolled_back", "v0001", "v0001", "after the disk was freed")
     lines = seeded.audit_log.read_text().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["promoted", "rolled_back"]
 

@@ -10,7 +10,7 @@ import os
 import pandas as pd
 import pytest
 
-from mindpulse import catalog, datasets, production, registry, results, schema, signing
+from mindpulse import audit, catalog, datasets, production, registry, results, schema, signing
 from mindpulse.demo import synthetic, tools
 from mindpulse.paths import Layout
 from mindpulse.protocol import NothingToDo, StepError
@@ -214,6 +214,29 @@ def train(layout: Layout, **overrides: object) -> results.Training:
     return training.train_new_model(layout, **{**declared_defaults("train_new_model"), **overrides})
 
 
+def test_past_the_cap_training_gets_exactly_the_newest_rows_and_nothing_is_lost(seeded: Layout) -> None:
+    simulate(seeded, 1500)
+    reference = schema.load_reference(seeded.reference_data)
+    uncapped = merge_data(seeded, run_stamp="20261201T000000Z", max_training_rows=10_000_000)
+    everything = schema.load_reference(seeded.training_data)
+    seeded.consumption_manifest.unlink()
+    cap = len(reference) // 2 + 1000
+    assert uncapped.training_rows > cap, "the fault must land: more rows than the cap"
+
+    result = merge_data(seeded, max_training_rows=cap)
+
+    training_set = schema.load_reference(seeded.training_data)
+    assert result.training_rows == len(training_set) == cap
+    assert result.left_out_by_cap == uncapped.training_rows - cap
+    # The newest rows, in order: the reference's youngest half and every production row past the held-out ones.
+    assert training_set.equals(everything.tail(cap).reset_index(drop=True))
+    assert training_set[schema.ID].iloc[-1] == everything[schema.ID].iloc[-1]
+    assert set(training_set[schema.ID]) <= set(everything[schema.ID])
+    # Nothing is lost: the reference is untouched and the consumed production bytes are recorded to be archived.
+    assert schema.load_reference(seeded.reference_data).equals(reference)
+    assert production.Consumption.load(seeded).rows == 1500
+
+
 def test_merge_holds_out_the_newest_labelled_rows_for_evaluation(seeded: Layout) -> None:
     simulate(seeded, 500, unlabelled=0.2)
     labelled = schema.labelled(schema.load_production(seeded.production_data))
@@ -250,7 +273,7 @@ def test_a_better_challenger_after_a_concept_shift_goes_live_and_its_window_beco
     assert metadata["training_data_sha256"] == production.digest(seeded.training_data.read_bytes())
     reference = schema.load_reference(seeded.reference_data)
     assert len(reference) == metadata["training_rows"] == 1600
-    assert registry.audit_entries(seeded)[-1] | {"at": None} == {
+    assert audit.entries(seeded)[-1] | {"at": None} == {
         "at": None,
         "event": "promoted",
         "version": "v0002",
@@ -279,14 +302,14 @@ def test_a_worse_challenger_is_registered_as_rejected_and_the_live_model_stays(s
     rejected = registry.version_metadata(seeded, "v0002")
     assert rejected["status"] == "rejected" and rejected["gate"]["champion"]["accuracy"] > 0.7
     assert seeded.reference_data.read_bytes() == reference_before, "the reference stays the live model's data"
-    assert registry.audit_entries(seeded)[-1]["event"] == "rejected"
+    assert audit.entries(seeded)[-1]["event"] == "rejected"
 
     forced = train(seeded, force_promote=True)
     assert forced.promoted and forced.version == "v0003" == registry.current_version(seeded)
     assert forced.reason.startswith("forced by a person over the gate")
-    audit = registry.audit_entries(seeded)[-1]
-    assert audit["event"] == "promoted" and audit["reason"] == forced.reason
-    assert audit["gate"]["p_worse"] < 0.05, "the audit line keeps the figures the gate was overridden on"
+    logged = audit.entries(seeded)[-1]
+    assert logged["event"] == "promoted" and logged["reason"] == forced.reason
+    assert logged["gate"]["p_worse"] < 0.05, "the audit line keeps the figures the gate was overridden on"
 
 
 def test_the_drawdown_of_the_live_model_raises_the_floor_of_the_next_challenger(seeded: Layout) -> None:
@@ -336,7 +359,7 @@ def test_a_retried_training_finishes_the_version_it_registered_instead_of_adding
 
     assert again.version == first.version == "v0002" == registry.current_version(seeded)
     assert registry.versions(seeded) == ["v0001", "v0002"]
-    assert [entry["event"] for entry in registry.audit_entries(seeded)] == ["promoted", "promoted"]
+    assert [entry["event"] for entry in audit.entries(seeded)] == ["promoted", "promoted"]
 
 
 def test_a_whole_run_repeated_after_a_promotion_trains_nothing_twice(seeded: Layout) -> None:
@@ -377,7 +400,7 @@ def test_rollback_goes_back_to_the_version_live_before_and_says_why(seeded: Layo
         rolled_back=True, version="v0002", previous="v0003", reason="v0003 misreads new students"
     )
     assert registry.current_version(seeded) == "v0002"
-    last = registry.audit_entries(seeded)[-1]
+    last = audit.entries(seeded)[-1]
     assert last["event"] == "rolled_back" and last["by"] == "ana" and last["reason"] == "v0003 misreads new students"
     assert (
         registry.rollback_model(seeded, "v0001", "test", "ana").version == "v0001" == registry.current_version(seeded)
@@ -433,7 +456,8 @@ def test_backup_without_a_model_is_a_no_op(layout: Layout) -> None:
 def test_promotion_switches_the_current_link_atomically(seeded: Layout) -> None:
     version = registry.register(seeded, {"algorithm": "test"}, lambda path: path.write_bytes(b"model"), True, "test")
     assert os.readlink(seeded.current_model_dir) == f"versions/{version}"
-    assert [p.name for p in seeded.models_dir.iterdir() if p.name.startswith(".")] == []
+    leftovers = [p.name for p in seeded.models_dir.iterdir() if p.name.startswith(".") and p != seeded.registry_lock]
+    assert leftovers == []
     assert registry.current_metadata(seeded)["model_sha256"] == registry.file_sha256(seeded.current_model)
 
 

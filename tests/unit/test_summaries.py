@@ -315,6 +315,7 @@ def retrain_results(*, drift_skipped: bool) -> dict[str, Any]:
                 evaluation_rows=250,
                 reference_rows=3000,
                 duplicates_dropped=0,
+                left_out_by_cap=0,
                 quarantine_file=f"/data/quarantine/prod_data_quarantined_{STAMP}.csv",
                 training_data="/data/training_data.csv",
                 evaluation_data="/data/evaluation_data.csv",

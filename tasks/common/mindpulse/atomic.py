@@ -6,6 +6,7 @@ crosses a file system), flushed to disk, then renamed over its final name.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mindpulse.paths import TEMP_SUFFIX, temp_prefix
+
+# The exclusive locks this process holds: {lock file: (its open file, how many `exclusive` blocks hold it)}.
+_HELD: dict[Path, tuple[Any, int]] = {}
 
 
 @contextmanager
@@ -89,3 +93,28 @@ def append_whole(fd: int, payload: bytes, name: Path) -> None:
     except OSError:
         os.ftruncate(fd, size)
         raise
+
+
+@contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `lock_file` (created if missing) for the block: one holder at a time across
+    processes, and across hosts on shared storage that honours locks (docs/scaling.md). Reentrant within a
+    process, so a function that takes the lock may call another that takes it too."""
+    held = _HELD.get(lock_file)
+    if held is not None:
+        _HELD[lock_file] = (held[0], held[1] + 1)
+        try:
+            yield
+        finally:
+            handle, depth = _HELD[lock_file]
+            _HELD[lock_file] = (handle, depth - 1)
+        return
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _HELD[lock_file] = (handle, 1)
+        try:
+            yield
+        finally:
+            del _HELD[lock_file]
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -198,6 +198,16 @@ WEBHOOK_URL = Parameter(
     "webhook_url", str, None, "Slack-compatible webhook to POST the summary to (never fails the run)", secret=True
 )
 # Past this share a disk is close enough to full that a person should act before writes start failing.
+DASHBOARD_DAYS = Parameter(
+    "dashboard_days",
+    int,
+    30,
+    "days up to the newest reporting run that reports/index.html shows (history.html shows every run)",
+    minimum=1,
+    maximum=3650,
+    in_form=True,
+    title="Dashboard days",
+)
 DISK_ALERT_SHARE = Parameter(
     "disk_alert_share",
     float,

@@ -25,12 +25,15 @@ Three volumes, mounted at fixed paths in every step container:
            current -> versions/vNNNN                     relative symlink, switched atomically:
                                                          serving loads /models/current/model.joblib
            audit.jsonl                                   one line per decision: promoted, rejected, rolled back
+           .registry.lock                                held while `current`, the versions or the audit log
+                                                         change (`atomic.exclusive`): one writer at a time
            backups/model_YYYYMMDD_HHMMSS/                copies made by backup_current_model
 
 /reports   data_quality_report_YYYYMMDD_HHMMSS.html (+ .json), data_drift_report_..., model_performance_report_...
            retrain_summary_YYYYMMDD_HHMMSS.json, report_summary_YYYYMMDD_HHMMSS.json
            history.jsonl   one line per reporting run, the source of index.html's charts
-           index.html      the page a person opens
+           index.html      the page a person opens: the last days of runs
+           history.html    the same page over every run
            evidently_workspace/<project id>/metadata.json, dashboard.json, snapshots/<snapshot id>.json
                            Evidently's own local workspace (the layout of Evidently 0.7's LocalState),
                            which `evidently ui` serves: every report run adds its snapshots
@@ -210,6 +213,10 @@ class Layout:
         return self.models_dir / "audit.jsonl"
 
     @property
+    def registry_lock(self) -> Path:
+        return self.models_dir / ".registry.lock"
+
+    @property
     def backups_dir(self) -> Path:
         return self.models_dir / "backups"
 
@@ -251,6 +258,10 @@ class Layout:
     @property
     def index_page(self) -> Path:
         return self.reports_dir / "index.html"
+
+    @property
+    def history_page(self) -> Path:
+        return self.reports_dir / "history.html"
 
     # Evidently's local workspace: the names are Evidently 0.7's (evidently.ui.storage.local.base), which
     # `evidently ui --workspace` reads; tests/unit/test_evidently_workspace.py checks they still agree.
@@ -296,5 +307,7 @@ CONDA_FILE = "conda.yaml"
 ENVIRONMENT_FILES = (REQUIREMENTS_FILE, PYTHON_ENV_FILE, CONDA_FILE)
 # Which kept rows a version was trained and judged on: its data files as lists of chunks (mindpulse.chunk_store).
 INPUTS_FILE = "inputs.json"
+# Its roles: the file a version was trained on, and the one the gate judged it on.
+TRAINING_INPUT, EVALUATION_INPUT = "training", "evaluation"
 # The Ed25519 signature of METADATA_FILE's bytes (mindpulse.signing), which hold the model's checksum.
 METADATA_SIGNATURE_FILE = "metadata.json.sig"

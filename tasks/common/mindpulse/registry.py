@@ -13,7 +13,8 @@ A reader following `current` therefore always finds a complete version, and the 
 loads one stable path: /models/current/model.joblib.
 
 `audit.jsonl` gets one line per decision (promoted, rejected, rolled back): which version was live
-when, and why.
+when, and why (`mindpulse.audit`). Numbering a version, switching `current` and appending to the log hold the
+registry lock, so a training run, a rollback and retention on any host take turns.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mindpulse import atomic, signature, signing
+from mindpulse import atomic, audit, chunk_store, signature, signing
 from mindpulse.paths import (
     ENVIRONMENT_FILES,
     INPUTS_FILE,
@@ -47,7 +47,7 @@ from mindpulse.protocol import StepError, say
 from mindpulse.results import Backup, Rollback
 from mindpulse.signature import Signature
 
-PROMOTED, REJECTED = "promoted", "rejected"
+PROMOTED, REJECTED = audit.PROMOTED, audit.REJECTED
 # The gate's figures (mindpulse.retrain.gate.decide) the audit line repeats: the decision can be checked from the
 # log alone. The full metrics of both models stay in the version's metadata.
 AUDITED_FIGURES = (
@@ -206,8 +206,7 @@ def verified_signature(layout: Layout, version: str, metadata: dict[str, Any] | 
 def kept_inputs(layout: Layout, version: str) -> dict[str, Any] | None:
     """The version's INPUTS_FILE ({role: mindpulse.chunk_store.Kept document}), or None for a version registered
     before versions kept their inputs. Read after verified_version has checked its checksum."""
-    path = _version_folder(layout, version) / INPUTS_FILE
-    return _parsed_metadata(path, path.read_bytes) if path.is_file() else None
+    return chunk_store.inputs_of(_version_folder(layout, version))
 
 
 def find_version(layout: Layout, key: str, value: Any) -> str | None:
@@ -228,31 +227,48 @@ def register(
 ) -> str:
     """Register a new version with `write_model(path)` writing the model file and `describe(folder)` what describes
     it beside it (MLflow's files, mindpulse.signature; its kept inputs, INPUTS_FILE); make it live if `promote`."""
-    version = next_version(layout)
     layout.versions_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(layout.versions_dir / version), dir=layout.versions_dir))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(layout.versions_dir / "new"), dir=layout.versions_dir))
     try:
-        _write_version(layout, staging, version, metadata, write_model, promote, reason, describe)
-        os.rename(staging, layout.versions_dir / version)
+        write_model(staging / MODEL_FILE)
+        if describe is not None:
+            describe(staging)
+        # Numbering, deciding and going live under one lock, the files written before it: another registration
+        # would otherwise take the same number, and a rollback in between would see its pointer overwritten.
+        with atomic.exclusive(layout.registry_lock):
+            version = next_version(layout)
+            promote, reason = _still_promoted(layout, metadata, promote, reason)
+            _write_metadata(layout, staging, version, metadata, promote, reason, described=describe is not None)
+            os.rename(staging, layout.versions_dir / version)
+            finish_registration(layout, version)
     except OSError as error:
-        raise StepError(f"{layout.versions_dir / version}: cannot register the new model: {error.strerror}") from None
+        raise StepError(f"{layout.versions_dir}: cannot register the new model: {error.strerror}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    finish_registration(layout, version)
     return version
 
 
-def _write_version(
+def _still_promoted(layout: Layout, metadata: dict[str, Any], promote: bool, reason: str) -> tuple[bool, str]:
+    """The gate compared the challenger with the model live then; if another version went live since (a
+    rollback), that verdict says nothing about the model it would replace."""
+    gate = metadata.get("gate")
+    if not promote or not isinstance(gate, dict):
+        return promote, reason  # no gate said anything (a version a person registers by hand)
+    judged_against, live = gate.get("champion_version"), current_version(layout)
+    if judged_against != live:
+        return False, f"{live} went live while it was judged against {judged_against}: not promoted over it ({reason})"
+    return promote, reason
+
+
+def _write_metadata(
     layout: Layout,
     staging: Path,
     version: str,
     metadata: dict[str, Any],
-    write_model: Callable[[Path], None],
     promote: bool,
     reason: str,
-    describe: Callable[[Path], None] | None,
+    described: bool,
 ) -> None:
-    write_model(staging / MODEL_FILE)
     document = {
         **metadata,
         "version": version,
@@ -261,12 +277,11 @@ def _write_version(
         "live_when_registered": current_version(layout),
         "model_sha256": file_sha256(staging / MODEL_FILE),
     }
-    if describe is not None:
-        describe(staging)
+    if described:
         # Its checksum also says a signature is expected: a version that lost its MLmodel is refused.
         document["signature_sha256"] = file_sha256(staging / SIGNATURE_FILE)
-        described = [name for name in (*ENVIRONMENT_FILES, INPUTS_FILE) if (staging / name).is_file()]
-        document["files_sha256"] = {name: file_sha256(staging / name) for name in described}
+        present = [name for name in (*ENVIRONMENT_FILES, INPUTS_FILE) if (staging / name).is_file()]
+        document["files_sha256"] = {name: file_sha256(staging / name) for name in present}
     atomic.write_json(staging / METADATA_FILE, document)
     signing.sign(layout, staging / METADATA_FILE)
     staging.chmod(0o755)
@@ -275,99 +290,35 @@ def _write_version(
 def finish_registration(layout: Layout, version: str) -> None:
     """Finish what registering `version` decided: point `current` at it when it was promoted, and
     write its audit line. Safe to repeat (a retry after a crash between the steps finishes them)."""
-    metadata = version_metadata(layout, version)
-    if metadata["status"] == PROMOTED and current_version(layout) == metadata["live_when_registered"]:
-        _point_current_at(layout, version)
-    if not any(entry.get("version") == version for entry in audit_entries(layout)):
-        figures = {name: value for name, value in (metadata.get("gate") or {}).items() if name in AUDITED_FIGURES}
-        _audit(layout, metadata["status"], version, metadata["live_when_registered"], metadata["reason"], figures)
+    with atomic.exclusive(layout.registry_lock):
+        metadata = version_metadata(layout, version)
+        if metadata["status"] == PROMOTED and current_version(layout) == metadata["live_when_registered"]:
+            _point_current_at(layout, version)
+        if not any(entry.get("version") == version for entry in audit.entries(layout)):
+            gate = {name: value for name, value in (metadata.get("gate") or {}).items() if name in AUDITED_FIGURES}
+            live_before = metadata["live_when_registered"]
+            audit.record(layout, metadata["status"], version, live_before, metadata["reason"], gate)
 
 
 def rollback_model(layout: Layout, to_version: str | None, reason: str, requested_by: str | None = None) -> Rollback:
-    """Make an earlier version live again. Without `to_version`: the one live before the current one."""
+    """Make an earlier version live again. Without `to_version`: the one live before the current one. Under the
+    registry lock: a promotion cannot land between reading what is live and switching it."""
     reason = reason.strip()
     by = requested_by or getpass.getuser()
-    live = current_version(layout)
-    target = to_version or previously_live(layout, live)
-    if target is None:
-        raise StepError(f"{layout.audit_log}: no earlier live version to roll back to; name one with --to")
-    verified_model_path(layout, target)
-    if target == live:
-        # A retried rollback finds its work done.
-        say(f"{target} is live already: nothing to change")
-        return Rollback(rolled_back=False, version=target, previous=live, reason="already live")
-    _point_current_at(layout, target)
-    _audit(layout, "rolled_back", target, live, reason, by=by)
+    with atomic.exclusive(layout.registry_lock):
+        live = current_version(layout)
+        target = to_version or audit.previously_live(layout, live)
+        if target is None:
+            raise StepError(f"{layout.audit_log}: no earlier live version to roll back to; name one with --to")
+        verified_model_path(layout, target)
+        if target == live:
+            # A retried rollback finds its work done.
+            say(f"{target} is live already: nothing to change")
+            return Rollback(rolled_back=False, version=target, previous=live, reason="already live")
+        _point_current_at(layout, target)
+        audit.record(layout, audit.ROLLED_BACK, target, live, reason, by=by)
     say(f"rolled back from {live} to {target}: {reason}")
     return Rollback(rolled_back=True, version=target, previous=live, reason=reason)
-
-
-def previously_live(layout: Layout, live: str | None) -> str | None:
-    """The version that was live just before `live` became live: where a rollback without --to goes."""
-    for entry in reversed(audit_entries(layout)):
-        if entry["event"] in {PROMOTED, "rolled_back"} and entry["version"] == live:
-            previous: str | None = entry["previous"]
-            return previous
-    return None
-
-
-def audit_entries(layout: Layout) -> list[dict[str, Any]]:
-    try:
-        lines = layout.audit_log.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    entries = []
-    for line in lines:
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue  # torn by a crash before _audit could undo it; every whole line is one object
-    return entries
-
-
-def _audit(
-    layout: Layout,
-    event: str,
-    version: str,
-    previous: str | None,
-    reason: str,
-    gate: dict[str, Any] | None = None,
-    by: str = "pipeline",
-) -> None:
-    entry = {
-        "event": event,
-        "version": version,
-        "previous": previous,
-        "live": version if event != REJECTED else previous,
-        "reason": reason,
-        "by": by,
-        **({"gate": gate} if gate else {}),
-    }
-    _append_audit(layout, entry)
-
-
-def audit_deletion(layout: Layout, deleted: str, reason: str) -> None:
-    """The audit line of something retention deletes (`deleted`: its path on its volume, e.g.
-    models/versions/v0003). It names no "version": that key means a registration decision."""
-    _append_audit(
-        layout,
-        {"event": "deleted", "deleted": deleted, "live": current_version(layout), "reason": reason, "by": "retention"},
-    )
-
-
-def _append_audit(layout: Layout, entry: dict[str, Any]) -> None:
-    entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}
-    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
-    layout.models_dir.mkdir(parents=True, exist_ok=True)
-    # One write of one whole line in append mode: lines never interleave, and a short write (a full
-    # disk) is undone, so the next line never joins a torn one.
-    fd = os.open(layout.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        atomic.append_whole(fd, line, layout.audit_log)
-    except OSError as error:
-        raise StepError(f"{layout.audit_log}: cannot append the audit line: {error.strerror or error}") from None
-    finally:
-        os.close(fd)
 
 
 def _point_current_at(layout: Layout, version: str) -> None:

@@ -19,6 +19,7 @@ from mindpulse.catalog.declaration import (
     AUDIT,
     DEMO,
     FAMILIES,
+    MAINTENANCE,
     REPORTING,
     RETRAIN,
     ROLLBACK,
@@ -28,6 +29,7 @@ from mindpulse.catalog.declaration import (
     Volume,
 )
 from mindpulse.catalog.demo import DEMO_STEPS
+from mindpulse.catalog.maintenance import MAINTENANCE_STEPS
 from mindpulse.catalog.reporting import REPORTING_STEPS
 from mindpulse.catalog.retrain import AUDIT_STEPS, RETRAIN_STEPS, ROLLBACK_STEPS
 from mindpulse.parameters import Parameter
@@ -36,6 +38,7 @@ __all__ = [
     "AUDIT",
     "DEMO",
     "FAMILIES",
+    "MAINTENANCE",
     "REPORTING",
     "RETRAIN",
     "ROLLBACK",
@@ -46,7 +49,14 @@ __all__ = [
     "Volume",
 ]
 
-STEPS: tuple[Step, ...] = (*RETRAIN_STEPS, *ROLLBACK_STEPS, *AUDIT_STEPS, *REPORTING_STEPS, *DEMO_STEPS)
+STEPS: tuple[Step, ...] = (
+    *RETRAIN_STEPS,
+    *ROLLBACK_STEPS,
+    *AUDIT_STEPS,
+    *REPORTING_STEPS,
+    *MAINTENANCE_STEPS,
+    *DEMO_STEPS,
+)
 
 _BY_NAME = {step.name: step for step in STEPS}
 

@@ -27,6 +27,7 @@ class Pipeline:
 
 RETRAIN = Pipeline("ml_retrain_pipeline", "retrain")
 REPORTING = Pipeline("evidently_reporting_pipeline", "reporting")
+MAINTENANCE = Pipeline("mindpulse_maintenance", "maintenance")
 ROLLBACK = Pipeline("model_rollback", "retrain")
 # Steps of the retrain folder that no DAG runs: a person runs them with `docker run`.
 AUDIT = Pipeline(None, "retrain")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mindpulse import results
 from mindpulse.catalog.declaration import REPORTING, Step
 from mindpulse.parameters import (
+    DASHBOARD_DAYS,
     DISK_ALERT_SHARE,
     DRIFT_THRESHOLD,
     MAX_QUARANTINE_SHARE,
@@ -98,75 +99,6 @@ Exit:     0 done, 1 bad parameter""",
         ),
     ),
     Step(
-        name="apply_retention",
-        pipeline=REPORTING,
-        family="base",
-        module="mindpulse.reporting.retention",
-        doc="""delete old model versions, backups, archives and quarantine files, and stale temporary files.
-
-Keeps the newest of each kind, everything younger than KEEP_DAYS, the live version, the version
-a rollback would go back to, every version live within KEEP_DAYS, the newest backup of each kept
-version and the production files a kept version was trained on.
-Inputs:   /models (versions, backups, audit.jsonl, inputs), /data/archive, /data/quarantine,
-          /data/consumption.json
-Outputs:  what goes is deleted, each with a "deleted" line in /models/audit.jsonl; then the chunks of
-          kept rows (/models/inputs) that no remaining version or backup lists; stale temporary files and
-          folders of killed writers on all three volumes are swept; a dry run changes nothing
-Exit:     0 done, 1 something could not be deleted or logged (it stays)""",
-        result=results.Retention,
-        writes=("data", "models", "reports"),
-        parameters=(
-            Parameter(
-                "keep_versions",
-                int,
-                10,
-                "newest model versions, and newest backups, always kept",
-                minimum=1,
-                maximum=10_000,
-                in_form=True,
-                title="Model versions to keep",
-            ),
-            Parameter(
-                "keep_files",
-                int,
-                30,
-                "newest archive files, and newest quarantine files, always kept",
-                minimum=1,
-                maximum=100_000,
-                in_form=True,
-                title="Production files to keep",
-            ),
-            Parameter(
-                "keep_days",
-                int,
-                30,
-                "days within which nothing is deleted (0: the counts alone decide)",
-                minimum=0,
-                maximum=3650,
-                in_form=True,
-                title="Days to keep everything",
-            ),
-            # Longer than any step's time limit (train_new_model: 2 h): a running writer's file is never swept.
-            Parameter(
-                "temp_max_age_hours",
-                int,
-                6,
-                "hours after its last change that a temporary leftover of a killed writer is swept",
-                minimum=3,
-                maximum=720,
-            ),
-            Parameter(
-                "dry_run",
-                bool,
-                False,
-                "list what would be deleted, and delete nothing",
-                in_form=True,
-                configurable=False,
-                title="Retention dry run",
-            ),
-        ),
-    ),
-    Step(
         name="send_report_summary",
         pipeline=REPORTING,
         family="base",
@@ -175,12 +107,13 @@ Exit:     0 done, 1 something could not be deleted or logged (it stays)""",
 
 Inputs:   /reports/*_report_<RUN_STAMP>.json, /reports/history.jsonl, /models/current (read-only)
 Outputs:  /reports/report_summary_<RUN_STAMP>.json, a line in /reports/history.jsonl,
-          /reports/index.html (with each volume's size and how full its disk is, and an
-          alert line past DISK_ALERT_SHARE); a POST to WEBHOOK_URL when set (never fails the run)
+          /reports/index.html (the last DASHBOARD_DAYS days, with each volume's size and how
+          full its disk is, and an alert line past DISK_ALERT_SHARE), /reports/history.html
+          (every run); a POST to WEBHOOK_URL when set (never fails the run)
 Exit:     0 done, 1 the reports volume cannot be written""",
         result=results.ReportSummary,
         reads=("data", "models"),
         writes=("reports",),
-        parameters=(RUN_STAMP, DRIFT_THRESHOLD, WEBHOOK_URL, DISK_ALERT_SHARE),
+        parameters=(RUN_STAMP, DRIFT_THRESHOLD, WEBHOOK_URL, DISK_ALERT_SHARE, DASHBOARD_DAYS),
     ),
 )

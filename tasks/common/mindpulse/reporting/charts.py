@@ -16,7 +16,9 @@ WIDTH, HEIGHT = 760, 240
 LEFT, RIGHT, TOP, BOTTOM = 52, 20, 18, 34
 # The charts' text size (set on the <svg>, so the CSS does not repeat it) and the least room between labels.
 TICK_FONT_SIZE, LABEL_GAP = 11, 8
-SHORT_TICK, LONG_TICK = "%d %b %H:%M", "%d %b %H:%M:%S"
+SHORT_TICK, LONG_TICK = "%d %b %Y %H:%M", "%d %b %Y %H:%M:%S"
+# Points are drawn this size up to this many, then smaller, so a year of runs is a line, not a smear.
+POINT_RADIUS, CROWD = 4.5, 120
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,12 @@ def line_chart(
         parts.extend(_version_marks(version_changes, span))
     parts.extend(_time_labels(moments, span))
     placed = [(_x(point.moment, span), point) for point in points]
+    radius = POINT_RADIUS * min(1.0, math.sqrt(CROWD / len(points)))
     if len(placed) > 1:
         parts.append(f'<polyline class="line" points="{" ".join(f"{x:.1f},{y(p.value)}" for x, p in placed)}"/>')
     for x, point in placed:
         circle = (
-            f'<circle class="point" cx="{x:.1f}" cy="{y(point.value)}" r="4.5" fill="{point.color}">'
+            f'<circle class="point" cx="{x:.1f}" cy="{y(point.value)}" r="{radius:.1f}" fill="{point.color}">'
             f"<title>{escape(point.tip)}</title></circle>"
         )
         parts.append(f'<a href="{point.href}">{circle}</a>' if point.href else circle)

@@ -1,7 +1,10 @@
 """The page a person opens instead of logs: reports/index.html, fed by history.jsonl (`mindpulse.reporting.history`,
 one `results.HistoryEntry` per reporting run). Its skeleton and style are package data, in assets/.
 
-index.html is self-contained (inline CSS and SVG, no script, nothing fetched), so it opens from
+index.html shows the last `dashboard_days` days up to the newest run, so a year of runs every 6 hours stays
+readable; history.html, one click away, the same page over every run since the install.
+
+Both pages are self-contained (inline CSS and SVG, no script, nothing fetched), so it opens from
 the volume, a file share or a copy sent by mail. Every text taken from a file is escaped.
 
 Standard library only: the steps that refresh the page carry no pandas.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from importlib.resources import files
 from pathlib import Path
@@ -21,7 +24,7 @@ from urllib.parse import quote
 
 from mindpulse import atomic, results
 from mindpulse.messages import retrain_summary_text
-from mindpulse.parameters import DRIFT_THRESHOLD
+from mindpulse.parameters import DASHBOARD_DAYS, DRIFT_THRESHOLD
 from mindpulse.paths import REPORT_FILE, REPORT_KINDS, RETRAIN_SUMMARY, STAMP_FORMAT, SUMMARY_FILE, Layout, find_reports
 from mindpulse.protocol import say
 from mindpulse.reporting import charts, volumes
@@ -38,8 +41,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # --- the page ----------------------------------------------------------------------------------
 
 
-def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD.default) -> Path:
-    """Write reports/index.html from history.jsonl and the report files present; return its path."""
+def write_index(
+    layout: Layout, drift_threshold: float = DRIFT_THRESHOLD.default, dashboard_days: int = DASHBOARD_DAYS.default
+) -> Path:
+    """Write reports/index.html (the last `dashboard_days` days) and reports/history.html (every run) from
+    history.jsonl and the report files present; return the index's path."""
     history = []
     for entry in read_history(layout):
         if _moment(entry.get("stamp")):
@@ -49,7 +55,36 @@ def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD.default
     history.sort(key=lambda entry: entry["stamp"])
     reports = find_reports(layout.reports_dir)
     colors = _version_colors(history)
-    body = "\n".join(
+    window_start = (_moment(history[-1]["stamp"]) or EPOCH) - timedelta(days=dashboard_days) if history else EPOCH
+    recent = [entry for entry in history if (_moment(entry["stamp"]) or EPOCH) >= window_start]
+    window = f"last {dashboard_days} days"
+    pages = {
+        layout.history_page: (history, f"all {len(history)} runs", (layout.index_page, window)),
+        layout.index_page: (recent, window, (layout.history_page, f"full history ({len(history)} runs)")),
+    }
+    for path, (shown, title, (other, other_title)) in pages.items():
+        nav = (
+            f'<nav class="muted">Showing the {escape(title)} · <a href="{quote(other.name)}">{escape(other_title)}</a>'
+            "</nav>"
+        )
+        page = Template((ASSETS / "dashboard.html").read_text(encoding="utf-8")).substitute(
+            css=(ASSETS / "dashboard.css").read_text(encoding="utf-8"),
+            body=nav + "\n" + _body(layout, shown, reports, colors, drift_threshold),
+            generated=_when(datetime.now(UTC)),
+        )
+        atomic.write_text(path, page)
+    return layout.index_page
+
+
+def _body(
+    layout: Layout,
+    history: list[dict[str, Any]],
+    reports: dict[str, dict[str, dict[str, Path]]],
+    colors: dict[str, str],
+    drift_threshold: float,
+) -> str:
+    shown_colors = {version: colors[version] for version in _version_colors(history)}
+    return "\n".join(
         [
             _header(history, reports, drift_threshold),
             _panel(
@@ -61,7 +96,7 @@ def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD.default
             _panel(
                 "Production accuracy",
                 "Accuracy on labelled production rows, coloured by the model version live at the time.",
-                _chart(history, "accuracy", "model_performance", reports, colors, None) + _legend(colors),
+                _chart(history, "accuracy", "model_performance", reports, shown_colors, None) + _legend(shown_colors),
             ),
             '<div class="columns">',
             _panel("Model versions", "When each version went live, newest first.", _versions_table(history, colors)),
@@ -75,11 +110,6 @@ def write_index(layout: Layout, drift_threshold: float = DRIFT_THRESHOLD.default
             ),
         ]
     )
-    page = Template((ASSETS / "dashboard.html").read_text(encoding="utf-8")).substitute(
-        css=(ASSETS / "dashboard.css").read_text(encoding="utf-8"), body=body, generated=_when(datetime.now(UTC))
-    )
-    atomic.write_text(layout.index_page, page)
-    return layout.index_page
 
 
 def _header(history: list[dict[str, Any]], reports: dict[str, dict[str, dict[str, Path]]], threshold: float) -> str:

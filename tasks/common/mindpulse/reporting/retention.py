@@ -5,7 +5,7 @@
 temporary leftovers of killed writers; see its section below.
 
 A report is `<kind>_report_<YYYYMMDD_HHMMSS>.html` plus its `.json` twin; both go together.
-Only names matching that pattern exactly are ever touched: index.html, history.jsonl, the
+Only names matching that pattern exactly are ever touched: index.html, history.html, history.jsonl, the
 run summaries, temporary files being written and anything else stay where they are.
 
 Standard library only: the cleanup step's image carries no pandas.
@@ -21,11 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mindpulse import chunk_store, production, registry
+from mindpulse import atomic, audit, chunk_store, production, registry
 from mindpulse.paths import (
     ARCHIVE_FILE,
     BACKUP_DIR,
-    INPUTS_FILE,
     METADATA_FILE,
     QUARANTINE_FILE,
     STAMP_FORMAT,
@@ -148,11 +147,11 @@ def _select(
 def _protected_versions(layout: Layout, window_start: datetime) -> dict[str, str]:
     live = registry.current_version(layout)
     protected = {}
-    for entry in registry.audit_entries(layout):
+    for entry in audit.entries(layout):
         moment = _parse_time(entry.get("at"))
         if moment and moment >= window_start and isinstance(entry.get("live"), str):
             protected[entry["live"]] = f"live on {entry['at']}"
-    rollback_target = registry.previously_live(layout, live)
+    rollback_target = audit.previously_live(layout, live)
     if rollback_target:
         protected[rollback_target] = "where a rollback would go back to"
     if live:
@@ -261,13 +260,13 @@ def apply_retention(
             freed += _remove(path)
     gone: list[Item] = []
     for item, reason in sorted(decided.delete.items(), key=lambda pair: str(pair[0].path)):
-        if item.kind == VERSION and registry.current_version(layout) == item.path.name:
-            # A rollback made it live after the plan was made: it is protected now.
-            say(f"kept version {item.path.name}: live since retention started")
-            continue
-        say(f"{verb} {item.kind} {_on_volume(layout, item.path)}: {reason}")
-        if not dry_run:
-            freed += _delete_audited(layout, item.path, reason)
+        if dry_run:
+            say(f"{verb} {item.kind} {_on_volume(layout, item.path)}: {reason}")
+        else:
+            size = _delete_audited(layout, item, reason)
+            if size is None:
+                continue
+            freed += size
         gone.append(item)
     for name, why in sorted(decided.protected.items()):
         say(f"kept {name}: {why}")
@@ -302,28 +301,36 @@ def unlisted_chunks(layout: Layout, going: set[Path], grace: timedelta, now: dat
         if folder in going:
             continue
         try:
-            manifests.append(json.loads((folder / INPUTS_FILE).read_text()))
-        except FileNotFoundError:
-            continue  # registered before versions kept their inputs
-        except (OSError, ValueError) as error:
-            raise StepError(f"{folder / INPUTS_FILE}: unreadable, so no chunk is deleted: {error}") from None
+            manifest = chunk_store.inputs_of(folder)
+        except StepError as error:
+            raise StepError(f"{error}, so no chunk is deleted") from None
+        if manifest is not None:  # None: registered before versions kept their inputs
+            manifests.append(manifest)
     listed = chunk_store.listed(manifests)
     return [path for digest, path in chunk_store.stored(layout) if digest not in listed and now - _mtime(path) > grace]
 
 
-def _delete_audited(layout: Layout, path: Path, reason: str) -> int:
-    """Rename to a trash name, write the audit line, then delete: a crash in between leaves a trash
-    name (swept by the next run), never a half-deleted version under its own name."""
-    trash = trash_name(path)
-    try:
-        os.rename(path, trash)
-    except OSError as error:
-        raise StepError(f"cannot delete {path}: {error.strerror or error}") from error
-    try:
-        registry.audit_deletion(layout, _on_volume(layout, path), reason)
-    except (StepError, OSError) as error:
-        os.rename(trash, path)  # not logged, so not deleted
-        raise StepError(f"{layout.audit_log}: cannot log the deletion of {path}, kept it: {error}") from error
+def _delete_audited(layout: Layout, item: Item, reason: str) -> int | None:
+    """Rename to a trash name, write the audit line, then delete: a crash in between leaves a trash name (swept by
+    the next run), never a half-deleted version under its own name. Under the registry lock, so a rollback cannot
+    make a version live between the check and the rename; None when one did before it (the version is kept)."""
+    path = item.path
+    with atomic.exclusive(layout.registry_lock):
+        live = registry.current_version(layout)
+        if item.kind == VERSION and live == path.name:
+            say(f"kept version {path.name}: live since retention started")
+            return None
+        say(f"deleting {item.kind} {_on_volume(layout, path)}: {reason}")
+        trash = trash_name(path)
+        try:
+            os.rename(path, trash)
+        except OSError as error:
+            raise StepError(f"cannot delete {path}: {error.strerror or error}") from error
+        try:
+            audit.record_deletion(layout, _on_volume(layout, path), live, reason)
+        except (StepError, OSError) as error:
+            os.rename(trash, path)  # not logged, so not deleted
+            raise StepError(f"{layout.audit_log}: cannot log the deletion of {path}, kept it: {error}") from error
     return _remove(trash)
 
 

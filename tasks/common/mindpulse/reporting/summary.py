@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from mindpulse import registry, results
 from mindpulse.messages import report_text
-from mindpulse.parameters import DISK_ALERT_SHARE
+from mindpulse.parameters import DASHBOARD_DAYS, DISK_ALERT_SHARE
 from mindpulse.paths import REPORT_KINDS, REPORT_SUMMARY, Layout
 from mindpulse.reporting import dashboard, history, volumes
 from mindpulse.summaries import publish
@@ -22,6 +22,7 @@ def send_report_summary(
     drift_threshold: float,
     webhook_url: str | None,
     disk_alert_share: float = DISK_ALERT_SHARE.default,
+    dashboard_days: int = DASHBOARD_DAYS.default,
 ) -> results.ReportSummary:
     """Record this reporting run in the history, redraw index.html, and send the figures (and an alert
     for each volume whose disk is fuller than `disk_alert_share`)."""
@@ -42,7 +43,7 @@ def send_report_summary(
         disk_alerts=disk_alerts,
     )
     history.append(layout, entry)
-    index = dashboard.write_index(layout, drift_threshold)
+    index = dashboard.write_index(layout, drift_threshold, dashboard_days)
     text = "\n".join([report_text(entry, drift_threshold), *disk_alerts])
     delivery = publish(layout, REPORT_SUMMARY, run_stamp, entry, text, webhook_url)
     return results.ReportSummary(**entry.as_dict(), index=str(index), delivery=delivery)

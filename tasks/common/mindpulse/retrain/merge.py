@@ -1,8 +1,13 @@
-"""merge_production_data: the training set (reference data + labelled production rows) and the
-evaluation set (the newest labelled production rows, held out from training).
+"""merge_production_data: the training set (reference data + labelled production rows, the newest
+`max_training_rows` of them) and the evaluation set (the newest labelled production rows, held out from training).
 
 The evaluation set is what the promotion gate judges on: the rows closest to what the model will
 see next, which neither the challenger nor the live model has trained on.
+
+The cap bounds a year of unattended running: a promoted model's window becomes the reference the next merge
+starts from, so without it every retrain would train on everything since the install. Older rows are left out,
+not sampled: the newest rows are the population the model will serve, a sample of last year's would pull it
+toward a concept that may have shifted, and the archive keeps every row for anyone who wants them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ def merge_production_data(
     layout: Layout,
     run_stamp: str | None,
     evaluation_share: float,
+    max_training_rows: int,
     max_quarantine_share: float = MAX_QUARANTINE_SHARE,
 ) -> Merge:
     """Write training_data.csv and evaluation_data.csv, and record in consumption.json which
@@ -58,10 +64,14 @@ def merge_production_data(
     merged = pd.concat([reference, new_rows.iloc[: len(new_rows) - evaluation_rows]], ignore_index=True)
     duplicated = merged.duplicated(subset=[*schema.FEATURES, schema.TARGET])
     merged = merged[~duplicated]
+    # Reference then production, each in the order it arrived: the tail is the newest rows.
+    left_out = max(0, len(merged) - max_training_rows)
+    merged = merged.iloc[left_out:]
     say(
         f"reference {len(reference)} rows + {len(labelled)} labelled production rows "
         f"({len(current) - len(labelled)} unlabelled): {len(merged)} training rows "
-        f"({int(duplicated.sum())} duplicates dropped), newest {len(evaluation)} held out for evaluation"
+        f"({int(duplicated.sum())} duplicates dropped, {left_out} oldest left out by the cap of {max_training_rows}), "
+        f"newest {len(evaluation)} held out for evaluation"
     )
     atomic.write_with(layout.training_data, lambda path: merged.to_csv(path, index=False))
     atomic.write_with(layout.evaluation_data, lambda path: evaluation.to_csv(path, index=False))
@@ -75,6 +85,7 @@ def merge_production_data(
         production_rows=len(current),
         labelled_rows=len(labelled),
         duplicates_dropped=int(duplicated.sum()),
+        left_out_by_cap=left_out,
         quarantined_rows=len(parsed.quarantined),
         quarantine_file=None if quarantine_file is None else str(quarantine_file),
         training_data=str(layout.training_data),

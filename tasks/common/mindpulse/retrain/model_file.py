@@ -54,6 +54,12 @@ def library_versions(found: Environment | None = None) -> dict[str, str]:
     return {"python": found.python, **dict(found.requirements)}
 
 
+def library_differences(recorded: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    """{library: (the version `recorded`, this image's or None)} for each recorded library whose version differs."""
+    here = library_versions()
+    return {name: (was, here.get(name)) for name, was in recorded.items() if here.get(name) != was}
+
+
 def write(model: Pipeline, path: Path) -> None:
     with open(path, "wb") as handle:
         pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -73,9 +79,9 @@ def example_predictions(model: Pipeline, signature: Signature) -> dict[str, list
 def load(layout: Layout, version: str | None = None) -> Pipeline:
     """The model of `version` (default: the live one), checked by the registry, then against this image's libraries."""
     verified = registry.verified_version(layout, version)
-    recorded: dict[str, str] = verified.metadata.get("libraries") or {}
-    here = library_versions()
-    changed = {name: (was, here[name]) for name, was in recorded.items() if name in here and here[name] != was}
+    # A library this image lacks is not compared here: unpickling says at once whether the model needs it.
+    differences = library_differences(verified.metadata.get("libraries") or {})
+    changed = {name: (was, now) for name, (was, now) in differences.items() if now is not None}
     difference = ", ".join(f"{name} {was} (this image has {now})" for name, (was, now) in changed.items())
     try:
         # joblib reads the pickles written here and the joblib files of versions registered before them.

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mindpulse import atomic, chunk_store, production, registry, schema, signature
-from mindpulse.paths import INPUTS_FILE, Layout
+from mindpulse.paths import EVALUATION_INPUT, INPUTS_FILE, TRAINING_INPUT, Layout
 from mindpulse.production import digest, has_rows
 from mindpulse.protocol import say
 from mindpulse.results import Training
@@ -78,7 +78,7 @@ def train_and_register(
         provenance = {**provenance, "run_key": run_key, "training_data_sha256": digest(raw)}
         provenance["evaluation_data_sha256"] = digest(evaluation_raw) if evaluation_raw else None
         evaluation = _evaluation_rows(evaluation_raw, evaluation_file)
-        kept = {"training": raw, "evaluation": evaluation_raw}
+        kept = {TRAINING_INPUT: raw, EVALUATION_INPUT: evaluation_raw}
         version = _train_and_register(
             layout, training, training_file, (evaluation, evaluation_file), settings, provenance, kept
         )

@@ -20,14 +20,12 @@ import pandas as pd
 
 from mindpulse import chunk_store, registry, schema
 from mindpulse.chunk_store import Kept
-from mindpulse.paths import INPUTS_FILE, Layout
+from mindpulse.paths import EVALUATION_INPUT, INPUTS_FILE, TRAINING_INPUT, Layout
 from mindpulse.production import has_rows
 from mindpulse.protocol import StepError, say
 from mindpulse.results import Verification
 from mindpulse.retrain import model_file
 from mindpulse.retrain.fit import TrainingSettings, choose, refit_on_whole_window, train_candidates
-
-TRAINING, EVALUATION = "training", "evaluation"
 
 
 def verify_model(layout: Layout, version: str) -> Verification:
@@ -39,11 +37,11 @@ def verify_model(layout: Layout, version: str) -> Verification:
             f"{verified.model_path.parent / INPUTS_FILE}: {version} was registered before versions kept their "
             "inputs, so it cannot be rebuilt"
         )
-    rows = {role: _restore(layout, version, role, manifest.get(role)) for role in (TRAINING, EVALUATION)}
-    here = model_file.library_versions()
-    recorded: dict[str, str] = metadata.get("libraries") or {}
-    differ = {name: f"{was} (here {here.get(name)})" for name, was in recorded.items() if here.get(name) != was}
-    training = schema.parse_reference(rows[TRAINING], f"{version} training rows")
+    roles = (TRAINING_INPUT, EVALUATION_INPUT)
+    rows = {role: _restore(layout, version, role, manifest.get(role)) for role in roles}
+    differences = model_file.library_differences(metadata.get("libraries") or {})
+    differ = {name: f"{was} (here {now})" for name, (was, now) in differences.items()}
+    training = schema.parse_reference(rows[TRAINING_INPUT], f"{version} training rows")
     recent = training[schema.ID] >= metadata["recent_from_id"]
     settings = TrainingSettings(**metadata["settings"])
     say(f"rebuilding {version} from {len(training)} kept rows ({int(recent.sum())} recent), seed {settings.seed}")
@@ -62,7 +60,7 @@ def verify_model(layout: Layout, version: str) -> Verification:
         rebuilt_sha256 = registry.file_sha256(rebuilt_file)
     identical = "bytes"
     if rebuilt_sha256 != metadata["model_sha256"]:
-        judged_on = _judged_on(rows[EVALUATION], training, version)
+        judged_on = _judged_on(rows[EVALUATION_INPUT], training, version)
         moved = _moved(model_file.load(layout, version), rebuilt.model, judged_on)
         if moved is not None:
             raise StepError(f"{verified.model_path}: the rebuilt model predicts differently ({moved}){libraries}")

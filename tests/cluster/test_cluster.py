@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import json
 import re
 import ssl
@@ -403,11 +404,13 @@ def test_a_step_on_a_worker_host_reaches_no_engine_and_no_service_without_creden
 # Appends audit lines as the steps do (mindpulse.audit.append, under the registry lock), each naming its writer,
 # its number and the time it was written, with padding that makes a line far longer than one write the kernel
 # keeps whole across NFS clients.
+# Both start at one wall-clock moment (sys.argv[3]), as starting two containers one after the other does not.
 APPEND_AUDIT_LINES = """
 import sys, time
 from mindpulse import audit
 from mindpulse.paths import Layout
 layout = Layout.from_env()
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
 for number in range(int(sys.argv[2])):
     audit.append(layout, {"event": "cross_host_note", "writer": sys.argv[1], "number": number, "t": time.time(),
                           "padding": "x" * 20000})
@@ -420,12 +423,13 @@ def test_audit_appends_from_two_worker_hosts_at_once_are_each_one_whole_line(clu
     through the registry lock both see: every line whole, none lost, each writer's in order."""
     _settle(cluster, cluster.token())
     models = f"{cluster.volume('models')}:/models"
+    start_at = str(time.time() + 20)  # time for both containers to be created and started
     started = {}
     for host in (1, 2):
         [image, *_] = cluster.step_images(host)
         run = cluster.engine(
             host, "run", "--detach", "--network=none", *sandbox.docker_run_flags(), "-v", models,
-            "--entrypoint=python", image, "-c", APPEND_AUDIT_LINES, f"host-{host}", str(CROSS_HOST_LINES),
+            "--entrypoint=python", image, "-c", APPEND_AUDIT_LINES, f"host-{host}", str(CROSS_HOST_LINES), start_at,
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
         started[host] = run.stdout.strip()
@@ -443,6 +447,9 @@ def test_audit_appends_from_two_worker_hosts_at_once_are_each_one_whole_line(clu
         assert [note["number"] for note in mine] == list(range(CROSS_HOST_LINES))
         spans[host] = (mine[0]["t"], mine[-1]["t"])
     assert spans[1][0] < spans[2][1] and spans[2][0] < spans[1][1], f"the two hosts did not append at once: {spans}"
+    # The fault landed: the lines of the two hosts alternate in the file, each still whole.
+    turns = sum(1 for before, after in itertools.pairwise(notes) if before["writer"] != after["writer"])
+    assert turns > 2, f"the hosts' lines never alternated ({turns} turns): no contention was tested"
 
 
 def test_a_crafted_model_on_the_shared_storage_is_refused_and_never_unpickled(cluster: Cluster) -> None:

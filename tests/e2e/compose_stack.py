@@ -168,8 +168,20 @@ class Stack:
                 time.sleep(5)
 
     def trigger(self, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Start a run. A 404 is waited out for a while, saying why: Airflow marks a DAG stale (and refuses to
+        trigger it) when a parse of its file failed, and the next parse brings it back; on the test machine two
+        stacks share two cores, and a parse can exceed Airflow's import timeout."""
         body = {"logical_date": None, "conf": conf or {}}
-        return self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, token)["dag_run_id"]
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                return str(self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, token)["dag_run_id"])
+            except urllib.error.HTTPError as error:
+                errors = self.api("GET", "/api/v2/importErrors", token=token)["import_errors"]
+                why = f"triggering {dag_id}: {error} {error.read().decode(errors='replace')}; import errors {errors}"
+                print(why)
+                assert error.code == 404 and time.monotonic() < deadline, why
+                time.sleep(10)
 
     def runs(self, token: str, dag_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]

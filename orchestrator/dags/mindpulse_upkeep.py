@@ -99,7 +99,8 @@ def deleted_rows(output: str) -> dict[str, int]:
 def trim_logs(folder: Path, keep_days: int, now: datetime) -> dict[str, Any]:
     """Delete the log files under `folder` last written more than `keep_days` ago, then the folders left empty.
     A running task's log is being written, so it is never old."""
-    cutoff = (now - timedelta(days=keep_days)).timestamp()
+    older_than = now - timedelta(days=keep_days)
+    cutoff = older_than.timestamp()
     removed, freed, kept = 0, 0, 0
     for directory, _, names in os.walk(folder, topdown=False):
         for name in names:
@@ -117,7 +118,7 @@ def trim_logs(folder: Path, keep_days: int, now: datetime) -> dict[str, Any]:
             with contextlib.suppress(OSError):  # a folder still holding something stays
                 os.rmdir(directory)
     return {
-        "older_than": datetime.fromtimestamp(cutoff, now.tzinfo).isoformat(timespec="seconds"),
+        "older_than": older_than.isoformat(timespec="seconds"),
         "removed_files": removed,
         "freed_bytes": freed,
         "kept_files": kept,

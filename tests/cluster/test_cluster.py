@@ -131,13 +131,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         if request.session.testsfailed:
             print(cluster.compose("ps", "--all").stdout)
             print(cluster.logs())
-        # The appenders run on the outer engine, outside the project: they would hold its data volume.
-        appenders = run_command(
-            ["docker", "ps", "--all", "--quiet", "--filter", f"name={cluster.project}-appender-"]
-        ).stdout.split()
-        if appenders:
-            run_command(["docker", "rm", "--force", *appenders])
+        _remove_appenders(cluster)
         cluster.compose("down", "--volumes", "--remove-orphans", timeout=300)
+
+
+@pytest.fixture(autouse=True)
+def _no_appender_outlives_its_test(cluster: Cluster) -> Iterator[None]:
+    """A test that fails before it stops its appender would leave it writing rows whose numbers the next test's
+    appender uses again: that test would then fail on rows it did not write."""
+    yield
+    _remove_appenders(cluster)
+
+
+def _remove_appenders(cluster: Cluster) -> None:
+    # The appenders run on the outer engine, outside the project: they would also hold its data volume.
+    appenders = run_command(
+        ["docker", "ps", "--all", "--quiet", "--filter", f"name={cluster.project}-appender-"]
+    ).stdout.split()
+    if appenders:
+        run_command(["docker", "rm", "--force", *appenders])
 
 
 # --- REST helpers ------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from tests.e2e.compose_stack import (
 )
 from tests.e2e.engine_attacks import DEFAULT_PASSWORD_REFUSAL, GUARD_REFUSALS, attack_engine
 from tests.e2e.model_attacks import MODEL_ANSWERS, attack_live_model
-from tests.integration.airflow_harness import RETRAIN_STEPS
+from tests.integration.airflow_harness import RETRAIN_STEPS, decoded_xcom
 
 SEEDED_ROWS = 1500
 # In the webhook URL's path, as a real token is: it must appear in no log and no component's environment.
@@ -321,20 +321,12 @@ def test_maintenance_dag_cleans_airflow_and_the_volumes_and_keeps_the_live_model
         for task_id in ("apply_retention", "clean_airflow_database", "trim_task_logs")
     }
     cleaned, trimmed, retained = (
-        _decoded(results[task_id]) for task_id in ("clean_airflow_database", "trim_task_logs", "apply_retention")
+        decoded_xcom(results[task_id]) for task_id in ("clean_airflow_database", "trim_task_logs", "apply_retention")
     )
     assert isinstance(cleaned["deleted_rows"], dict) and cleaned["older_than"]
     assert trimmed["kept_files"] > 0, "this run's own logs and the earlier runs' are younger than 30 days"
     assert retained["dry_run"] is False
     assert (stack.shared / "models" / "current").readlink() == live
-
-
-def _decoded(value: Any) -> Any:
-    """An XCom as the REST API returns it raw: JSON text (a step's last line) or, for an Airflow task, the object,
-    possibly as JSON text itself."""
-    while isinstance(value, str):
-        value = json.loads(value)
-    return value
 
 
 @pytest.mark.e2e

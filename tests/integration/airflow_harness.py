@@ -219,7 +219,7 @@ class Harness:
             # An XCom is stored as JSON; the DockerOperator's is the step's last line, itself JSON, an Airflow
             # task's (mindpulse_maintenance's own) the object it returned.
             results = {
-                task_id: _decoded(json.loads(value))
+                task_id: decoded_xcom(value)
                 for task_id, value in db.execute(
                     "SELECT task_id, value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id"
                     " AND key = 'return_value'",
@@ -234,8 +234,12 @@ class Harness:
         return DagRun(state, datetime.fromisoformat(run_after), tasks, results, events, times)
 
 
-def _decoded(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+def decoded_xcom(value: Any) -> Any:
+    """An XCom as stored or as the REST API returns it: JSON text (a step's last line) or, for an Airflow task, the
+    object, possibly as JSON text itself."""
+    while isinstance(value, str):
+        value = json.loads(value)
+    return value
 
 
 def _utc(stored: str | None) -> datetime | None:

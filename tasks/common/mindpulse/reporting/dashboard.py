@@ -83,7 +83,9 @@ def _body(
     colors: dict[str, str],
     drift_threshold: float,
 ) -> str:
-    shown_colors = {version: colors[version] for version in _version_colors(history)}
+    # Only the versions this page's runs had, each in the colour it has on every page.
+    shown = {str(entry["model_version"]) for entry in history if entry.get("model_version")}
+    shown_colors = {version: color for version, color in colors.items() if version in shown}
     return "\n".join(
         [
             _header(history, reports, drift_threshold),

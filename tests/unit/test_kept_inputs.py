@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -187,3 +188,20 @@ def test_retention_deletes_the_chunks_no_kept_version_lists_and_keeps_fresh_ones
     assert {path.name.removesuffix(chunk_store.SUFFIX) for path in doomed} == {orphan.name[:64]} | (
         set(kept.chunks) - first
     )
+
+
+def test_a_chunk_used_again_by_a_training_run_is_not_deleted_as_unlisted(layout: Layout) -> None:
+    """A chunk stored months ago, no longer listed by any version, and written again by a run whose version is not
+    registered yet: its use counts from now, so retention's grace period protects it."""
+    raw = csv_rows(3000, 12)
+    kept = chunk_store.keep(layout, raw)
+    now = datetime.now(UTC)
+    months_ago = (now - timedelta(days=90)).timestamp()
+    for _, path in chunk_store.stored(layout):
+        os.utime(path, (months_ago, months_ago))
+    assert len(retention.unlisted_chunks(layout, set(), timedelta(hours=6), now)) == len(kept.chunks), "old, unlisted"
+
+    assert chunk_store.keep(layout, raw) == kept
+
+    assert retention.unlisted_chunks(layout, set(), timedelta(hours=6), now) == []
+    assert chunk_store.restore(layout, kept, "the file") == raw

@@ -4,6 +4,7 @@ appends from many processes at once, leave `current`, the audit log and the vers
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,6 +169,24 @@ def test_the_lock_is_reentrant_within_a_process(seeded: Layout) -> None:
     holder.start()
     assert held.wait(10)
     holder.join(10)
+
+
+def test_another_thread_of_the_same_process_waits_for_the_lock(seeded: Layout) -> None:
+    """Reentrant per thread, not per process: a second thread gets no free pass from the first one's hold."""
+    entered: list[float] = []
+
+    def take() -> None:
+        with atomic.exclusive(seeded.registry_lock):
+            entered.append(time.monotonic())
+
+    with atomic.exclusive(seeded.registry_lock):
+        other = threading.Thread(target=take)
+        other.start()
+        time.sleep(1.0)
+        released = time.monotonic()
+        assert entered == [], "the other thread entered while this one held the lock"
+    other.join(10)
+    assert len(entered) == 1 and entered[0] >= released
 
 
 @pytest.fixture(autouse=True)

@@ -237,6 +237,27 @@ def test_past_the_cap_training_gets_exactly_the_newest_rows_and_nothing_is_lost(
     assert production.Consumption.load(seeded).rows == 1500
 
 
+def test_a_row_that_arrives_again_is_kept_where_it_last_arrived_so_the_cap_keeps_it(seeded: Layout) -> None:
+    """A production row repeating the reference's oldest row (same features and outcome): the copy kept is the newest,
+    so the cap that cuts the reference's start still trains on it."""
+    simulate(seeded, 300, unlabelled=0)
+    reference = pd.read_csv(seeded.reference_data, dtype=str, keep_default_na=False)
+    production_rows = pd.read_csv(seeded.production_data, dtype=str, keep_default_na=False)
+    for column in schema.FEATURES:
+        production_rows.loc[0, column] = reference.loc[0, column]
+    production_rows.loc[0, schema.ACTUAL] = reference.loc[0, schema.TARGET]
+    production_rows.to_csv(seeded.production_data, index=False)
+    oldest = schema.load_reference(seeded.reference_data).iloc[0]
+
+    result = merge_data(seeded, max_training_rows=len(reference))
+
+    training_set = schema.load_reference(seeded.training_data)
+    assert result.duplicates_dropped >= 1 and result.left_out_by_cap > 0, "the repeat and the cut both happened"
+    repeats = training_set[(training_set[list(schema.FEATURES)] == oldest[list(schema.FEATURES)]).all(axis=1)]
+    assert len(repeats) == 1, "the row is trained on, once"
+    assert repeats[schema.ID].iloc[0] > schema.load_reference(seeded.reference_data)[schema.ID].max(), "its new copy"
+
+
 def test_merge_holds_out_the_newest_labelled_rows_for_evaluation(seeded: Layout) -> None:
     simulate(seeded, 500, unlabelled=0.2)
     labelled = schema.labelled(schema.load_production(seeded.production_data))

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 
 from mindpulse.paths import TEMP_SUFFIX, temp_prefix
 
-# The exclusive locks this process holds: {lock file: (its open file, how many `exclusive` blocks hold it)}.
-_HELD: dict[Path, tuple[Any, int]] = {}
+# The exclusive locks held here: {(thread, lock file): (its open file, how many `exclusive` blocks hold it)}. Per
+# thread: a flock belongs to an open file, so another thread opens its own and waits as another process would.
+_HELD: dict[tuple[int, Path], tuple[Any, int]] = {}
 
 
 @contextmanager
@@ -99,22 +101,23 @@ def append_whole(fd: int, payload: bytes, name: Path) -> None:
 def exclusive(lock_file: Path) -> Iterator[None]:
     """Hold an exclusive `flock` on `lock_file` (created if missing) for the block: one holder at a time across
     processes, and across hosts on shared storage that honours locks (docs/scaling.md). Reentrant within a
-    process, so a function that takes the lock may call another that takes it too."""
-    held = _HELD.get(lock_file)
+    thread, so a function that takes the lock may call another that takes it too."""
+    key = (threading.get_ident(), lock_file)
+    held = _HELD.get(key)
     if held is not None:
-        _HELD[lock_file] = (held[0], held[1] + 1)
+        _HELD[key] = (held[0], held[1] + 1)
         try:
             yield
         finally:
-            handle, depth = _HELD[lock_file]
-            _HELD[lock_file] = (handle, depth - 1)
+            handle, depth = _HELD[key]
+            _HELD[key] = (handle, depth - 1)
         return
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_file, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        _HELD[lock_file] = (handle, 1)
+        _HELD[key] = (handle, 1)
         try:
             yield
         finally:
-            del _HELD[lock_file]
+            del _HELD[key]
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -82,7 +83,11 @@ def keep(layout: Layout, raw: bytes) -> Kept:
     for chunk in chunks:
         digest = hashlib.sha256(chunk).hexdigest()
         path = chunk_path(layout, digest)
-        if not path.exists():
+        try:
+            # A chunk stored long ago and used again: its time says so. Retention deletes only a chunk that no
+            # version lists and that nobody used for the grace period, and this run's version is not listed yet.
+            os.utime(path)
+        except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
             # mtime=0: the same rows always compress to the same bytes.
             atomic.write_bytes(path, gzip.compress(chunk, compresslevel=COMPRESS_LEVEL, mtime=0))

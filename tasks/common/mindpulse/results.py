@@ -83,7 +83,7 @@ class Merge(ProductionCounts):
     evaluation_rows: int
     reference_rows: int
     duplicates_dropped: int
-    # The oldest rows past max_training_rows: still in the reference and archive files, not trained on.
+    # The oldest rows past max_training_rows: not trained on; the archive keeps them under retention.
     left_out_by_cap: int
     quarantine_file: str | None
     training_data: str

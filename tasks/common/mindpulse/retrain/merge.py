@@ -7,7 +7,8 @@ see next, which neither the challenger nor the live model has trained on.
 The cap bounds a year of unattended running: a promoted model's window becomes the reference the next merge
 starts from, so without it every retrain would train on everything since the install. Older rows are left out,
 not sampled: the newest rows are the population the model will serve, a sample of last year's would pull it
-toward a concept that may have shifted, and the archive keeps every row for anyone who wants them.
+toward a concept that may have shifted, and the archive keeps every consumed row for as long as retention keeps
+archives (keep_files, keep_days).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def merge_production_data(
     evaluation_rows = math.floor(len(new_rows) * evaluation_share)
     evaluation = new_rows.iloc[len(new_rows) - evaluation_rows :]
     merged = pd.concat([reference, new_rows.iloc[: len(new_rows) - evaluation_rows]], ignore_index=True)
-    duplicated = merged.duplicated(subset=[*schema.FEATURES, schema.TARGET])
+    # The newest copy of a repeated row stays, where it arrived: the cap below cuts from the oldest.
+    duplicated = merged.duplicated(subset=[*schema.FEATURES, schema.TARGET], keep="last")
     merged = merged[~duplicated]
     # Reference then production, each in the order it arrived: the tail is the newest rows.
     left_out = max(0, len(merged) - max_training_rows)

@@ -56,6 +56,8 @@ def write(out: Path, document: dict[str, Any]) -> None:
     staged.write_text(json.dumps(document, indent=2) + "\n")
     staged.replace(path)
     document = json.loads(path.read_text())
+    for figure in report.figures(document):
+        (out / f"{figure.name}.svg").write_text(figure.svg)
     (out / "benchmark.md").write_text(report.markdown(document))
     if out.resolve() == RESULTS.resolve():
         for path, render in ((REPO / "README.md", report.readme), (REPO / "bench" / "README.md", report.bench_readme)):

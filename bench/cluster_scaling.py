@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.figures import Figure, bars
 from bench.harness import REPO, Run, span, spread
 
 TITLE = "Cluster: both DAGs at once on one worker host versus two"
@@ -230,3 +231,18 @@ def render(result: dict[str, Any]) -> str:
             "their own.",
         ]
     )
+
+
+def figures(result: dict[str, Any]) -> list[Figure]:
+    title = "Retrain and reporting together on the cluster"
+    groups = [
+        ("1 worker host", [("wall time", result["one_worker_s"])]),
+        ("2 worker hosts", [("wall time", result["two_workers_s"])]),
+    ]
+    return [
+        Figure(
+            "cluster_scaling",
+            f"{title}: wall time until both finished (median, min-max)",
+            bars(title, "seconds", groups),
+        )
+    ]

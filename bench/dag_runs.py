@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import overhead, peer, startup
+from bench.figures import Figure, bars, lines
 from bench.harness import (
     PIPELINE_STEPS,
     REPO,
@@ -306,3 +307,29 @@ def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:
                 "does, the more the fixed costs weigh."
             )
     return paragraphs
+
+
+def figures(result: dict[str, Any]) -> list[Figure]:
+    walls = [
+        (
+            f"{entry['dag_id']}, {int(rows):,} rows",
+            [
+                ("containers", entry["runners"]["docker"]["wall_s"]),
+                ("PythonOperator", entry["runners"]["python"]["wall_s"]),
+                ("bare functions", entry["bare_functions_s"]),
+            ],
+        )
+        for rows, pipelines in sorted(result["sizes"].items(), key=lambda pair: int(pair[0]))
+        for entry in pipelines.values()
+    ]
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for rows, pipelines in result["sizes"].items():
+        for entry in pipelines.values():
+            for step, measured in entry["steps"].items():
+                if measured["seconds"]["median"] > 0:
+                    curves.setdefault(step, []).append((float(rows), measured["seconds"]["median"]))
+    title, scaling = "Whole DAG runs under airflow dags test", "Each step's bare function against the rows"
+    return [
+        Figure("dag_runs", f"{title} (median, min-max)", bars(title, "seconds", walls)),
+        Figure("step_scaling", f"{scaling} (median, log-log)", lines(scaling, "rows", "seconds", curves)),
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from bench.figures import Figure, bars
 from bench.harness import (
     PIPELINE_STEPS,
     Run,
@@ -121,6 +122,12 @@ def render(result: dict[str, Any]) -> str:
     for name, value in result["group_median_overhead_s"].items():
         lines.append(f"- Median overhead of the {name} steps: **{value:.2f} s** (target ≤ {TARGETS[name]} s).")
     return "\n".join(lines)
+
+
+def figures(result: dict[str, Any]) -> list[Figure]:
+    groups = [(step, [(entry["group"], entry["overhead_s"])]) for step, entry in result["steps"].items()]
+    title = "Container overhead per step: container run minus the same function in process"
+    return [Figure("overhead", f"{title} (median, min-max)", bars(title, "seconds", groups))]
 
 
 def explain(result: dict[str, Any], document: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from bench import sections
+from bench.figures import Figure
 
 README_START = "<!-- benchmark targets: rendered by bench/report.py from bench/results/benchmark.json -->"
 README_END = "<!-- end of benchmark targets -->"
@@ -75,7 +76,24 @@ def markdown(document: dict[str, Any]) -> str:
         number += 1
         module = sections.module(name)
         lines += ["", f"## {number}. {module.TITLE}", "", measured_line(entry), "", module.render(entry["result"])]
+        for figure in section_figures(name, entry):
+            lines += ["", f"![{figure.caption}]({figure.name}.svg)"]
     return "\n".join(lines) + "\n"
+
+
+def section_figures(name: str, entry: dict[str, Any]) -> list[Figure]:
+    module = sections.module(name)
+    return module.figures(entry["result"]) if hasattr(module, "figures") else []
+
+
+def figures(document: dict[str, Any]) -> list[Figure]:
+    """Every section's figures, in report order: each is written to bench/results/<name>.svg."""
+    return [
+        figure
+        for name in sections.NAMES
+        if name in document["sections"]
+        for figure in section_figures(name, document["sections"][name])
+    ]
 
 
 def misses(document: dict[str, Any]) -> list[str]:

@@ -4,6 +4,7 @@ TITLE: str                                   the heading in benchmark.md
 measure(run: harness.Run) -> dict            the figures (JSON-able), measured by repeated runs
 render(result: dict) -> str                  its Markdown body, from those figures alone
 targets(result: dict) -> list[dict]          {"target", "measured", "met"} for each goal it judges
+figures(result: dict) -> list[Figure]        optional: its SVG figures (bench/figures.py), beside its tables
 """
 
 from __future__ import annotations

@@ -26,6 +26,15 @@ def test_benchmark_md_is_rendered_from_the_json() -> None:
     assert (RESULTS / "benchmark.md").read_text() == report.markdown(document())
 
 
+def test_every_figure_is_rendered_from_the_json_and_linked_from_benchmark_md() -> None:
+    figures = report.figures(document())
+    assert {figure.name for figure in figures} >= {"overhead", "dag_runs", "step_scaling", "cluster_scaling"}
+    markdown = (RESULTS / "benchmark.md").read_text()
+    for figure in figures:
+        assert (RESULTS / f"{figure.name}.svg").read_text() == figure.svg, f"{figure.name}.svg is not the rendering"
+        assert f"]({figure.name}.svg)" in markdown
+
+
 def test_the_readme_table_is_rendered_from_the_json() -> None:
     text = (REPO / "README.md").read_text()
     assert report.readme(text, document()) == text

@@ -165,6 +165,12 @@ def test_the_markdown_is_the_rendering_of_the_json(smoke: Path) -> None:
     for family in catalog.FAMILIES:
         assert f"\n| {family} | " in text and f"### {family}: where the import time goes" in text
     assert "mode smoke" in text
+    # The run wrote its figures beside it: the overhead chart, a bar per step.
+    figure = (smoke / "overhead.svg").read_text()
+    measured = document["sections"]["overhead"]["result"]["steps"]
+    assert (
+        "](overhead.svg)" in text and figure.count("<rect") > len(measured) and all(step in figure for step in measured)
+    )
 
 
 def test_a_partial_run_replaces_only_its_sections(smoke: Path, tmp_path: Path) -> None:

@@ -158,30 +158,28 @@ class Stack:
         return self.api("POST", "/auth/token", {"username": username, "password": password})["access_token"]
 
     def unpause(self, token: str, dag_id: str) -> None:
-        deadline = time.monotonic() + 300
-        while True:  # the DAG processor may still be parsing the files
-            try:
-                self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
-                return
-            except urllib.error.HTTPError as error:
-                assert error.code == 404 and time.monotonic() < deadline, f"unpausing {dag_id}: {error}"
-                time.sleep(5)
+        self._on_dag(token, f"unpausing {dag_id}", "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     def trigger(self, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        """Start a run. A 404 is waited out for a while, saying why: Airflow marks a DAG stale (and refuses to
-        trigger it) when a parse of its file failed, and the next parse brings it back; on the test machine two
-        stacks share two cores, and a parse can exceed Airflow's import timeout."""
         body = {"logical_date": None, "conf": conf or {}}
+        return str(
+            self._on_dag(token, f"triggering {dag_id}", "POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
+        )
+
+    def _on_dag(self, token: str, what: str, method: str, path: str, body: dict[str, Any]) -> Any:
+        """One call on a DAG. A 404 is waited out for up to 300 s, saying why: the DAG processor may still be parsing
+        the files, or Airflow marked the DAG stale (and refuses it) after a parse of its file failed, which the next
+        parse undoes; on the test machine two stacks share two cores, and a parse can exceed the import timeout."""
         deadline = time.monotonic() + 300
         while True:
             try:
-                return str(self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, token)["dag_run_id"])
+                return self.api(method, path, body, token)
             except urllib.error.HTTPError as error:
                 errors = self.api("GET", "/api/v2/importErrors", token=token)["import_errors"]
-                why = f"triggering {dag_id}: {error} {error.read().decode(errors='replace')}; import errors {errors}"
+                why = f"{what}: {error} {error.read().decode(errors='replace')}; import errors {errors}"
                 print(why)
                 assert error.code == 404 and time.monotonic() < deadline, why
-                time.sleep(10)
+                time.sleep(5)
 
     def runs(self, token: str, dag_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
